@@ -1,0 +1,70 @@
+"""`labkit` command line: a thin dispatcher; each command lives in its own module.
+
+Every command module exposes ``cli(argv: list[str]) -> int``. Errors meant for a
+person are LabError: printed as one sentence, exit code 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from labkit.errors import LabError
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "doctor": ("labkit.env", "what this machine can do, and how to install what is missing"),
+    "up": ("labkit.lab_cli:up", "start the lab's storage services (MySQL, Redis, object store, JuiceFS)"),
+    "status": ("labkit.lab_cli:status", "table of the lab's services, addresses, PIDs and health"),
+    "down": ("labkit.lab_cli:down", "stop everything and unmount (--purge also deletes data)"),
+    "run": ("labkit.run_notebooks", "execute all notebooks in order; outputs and figures to artifacts/"),
+    "bench": ("", "benchmarks printing JSON: client, insert, search, storage, first-query"),
+}
+
+# `labkit bench NAME` -> module with cli(argv)
+BENCHES: dict[str, str] = {
+    "client": "labkit.bench.client",
+    "insert": "labkit.bench.insert",
+    "search": "labkit.bench.search",
+    "storage": "labkit.bench.storage",
+    "first-query": "labkit.bench.first_query",
+}
+
+
+def _usage() -> str:
+    lines = ["usage: labkit COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<8} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", f"benchmarks: labkit bench {{{','.join(BENCHES)}}} --help"]
+    return "\n".join(lines)
+
+
+def _resolve(target: str):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr or "cli")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "bench":
+            if not rest or rest[0] not in BENCHES:
+                print(f"Choose a benchmark: {', '.join(BENCHES)}.", file=sys.stderr)
+                return 2
+            return int(_resolve(BENCHES[rest[0]])(rest[1:]) or 0)
+        if command not in COMMANDS:
+            print(f"Unknown command {command!r}.\n\n{_usage()}", file=sys.stderr)
+            return 2
+        return int(_resolve(COMMANDS[command][0])(rest) or 0)
+    except LabError as exc:
+        print(f"labkit {command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Lab services: MySQL, Redis, object store, JuiceFS, Milvus nodes, router."""
