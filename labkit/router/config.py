@@ -1,0 +1,178 @@
+"""Router settings, read the way Mishards reads them: environment variables, else an .env file.
+
+Mishards keys (same names, same defaults): WOSERVER, SQLALCHEMY_DATABASE_URI, SERVER_PORT,
+MAX_WORKERS, MAX_RETRY, DISCOVERY_CLASS_NAME (alias DISCOVERY_PLUGIN_PATH), DISCOVERY_STATIC_HOSTS,
+DISCOVERY_STATIC_PORT. labkit additions, for many nodes on one IP:
+
+- DISCOVERY_STATIC_HOSTS entries may be ``host:port`` (a bare host takes DISCOVERY_STATIC_PORT);
+- DISCOVERY_STATIC_HOSTS_FILE: a file of such entries (one per line or comma separated), re-read
+  when it changes, so read nodes can be added or removed at runtime;
+- DISCOVERY_CLASS_NAME=labkit: the read nodes are the lab's running ``ro`` nodes (LABKIT_HOME
+  state.json), re-read every second; WOSERVER may then be omitted (the lab's ``rw`` node);
+- SERVER_BIND (127.0.0.1), SEARCH_TIMEOUT seconds per node call (15), SUSPEND_SECONDS a failed
+  read node stays out of the ring (3).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from labkit.errors import LabError
+
+DEFAULT_PORT = 19530
+
+
+@dataclass
+class RouterConfig:
+    woserver: str = ""  # "host:port" of the rw node ("" = from the lab state, labkit discovery)
+    db: dict = field(default_factory=dict)  # pymysql.connect kwargs
+    server_port: int = DEFAULT_PORT
+    server_bind: str = "127.0.0.1"
+    max_workers: int = 50
+    max_retry: int = 3
+    discovery: str = "static"  # static | labkit
+    static_hosts: list[str] = field(default_factory=list)  # "host:port"
+    static_port: int = DEFAULT_PORT
+    hosts_file: str = ""
+    labkit_home: str = ""
+    search_timeout: float = 15.0
+    suspend_seconds: float = 3.0
+
+
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``KEY=VALUE`` lines (``#`` comments, optional ``export`` and quotes), as python-dotenv reads them."""
+    out: dict[str, str] = {}
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise LabError(f"Cannot read the router's env file {path} ({exc.strerror}).") from None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
+
+
+def parse_tcp(uri: str, default_port: int = DEFAULT_PORT) -> str:
+    """``tcp://host:port`` / ``host:port`` / ``host`` -> ``host:port``."""
+    text = uri.strip()
+    if "://" in text:
+        scheme, _, text = text.partition("://")
+        if scheme not in {"tcp", "grpc"}:
+            raise LabError(f"WOSERVER must look like tcp://host:port, not {uri!r}.")
+    text = text.strip("/")
+    if not text:
+        raise LabError(f"WOSERVER must look like tcp://host:port, not {uri!r}.")
+    return parse_host(text, default_port)
+
+
+def parse_host(entry: str, default_port: int) -> str:
+    """``host`` or ``host:port`` -> ``host:port`` (a bad port is one clear error)."""
+    host, sep, port = entry.strip().rpartition(":")
+    if not sep:
+        host, port = entry.strip(), str(default_port)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise LabError(f"{entry!r} is not a host or host:port.")
+    return f"{host}:{int(port)}"
+
+
+def parse_hosts(text: str, default_port: int) -> list[str]:
+    """A comma/whitespace separated host list -> unique ``host:port`` entries, order kept."""
+    seen: list[str] = []
+    for item in text.replace("\n", ",").split(","):
+        item = item.split("#", 1)[0].strip()
+        if item:
+            addr = parse_host(item, default_port)
+            if addr not in seen:
+                seen.append(addr)
+    return seen
+
+
+def parse_sqlalchemy_uri(uri: str) -> dict:
+    """``mysql+pymysql://user:pass@host:port/db?charset=utf8mb4`` -> pymysql.connect kwargs."""
+    parsed = urlparse(uri.strip())
+    if parsed.scheme.split("+", 1)[0] != "mysql":
+        raise LabError(f"SQLALCHEMY_DATABASE_URI must be a mysql+pymysql:// URI (got scheme {parsed.scheme!r}).")
+    database = parsed.path.lstrip("/")
+    if not parsed.hostname or not database:
+        raise LabError("SQLALCHEMY_DATABASE_URI needs a host and a database name, "
+                       "e.g. mysql+pymysql://root:pass@127.0.0.1:3306/milvus.")
+    params = {
+        "host": parsed.hostname,
+        "port": parsed.port or 3306,
+        "user": unquote(parsed.username or "root"),
+        "password": unquote(parsed.password or ""),
+        "database": database,
+    }
+    query = parse_qs(parsed.query)
+    if "charset" in query:
+        params["charset"] = query["charset"][0]
+    return params
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    value = env.get(key, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise LabError(f"{key} must be a whole number, not {value!r}.") from None
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    value = env.get(key, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise LabError(f"{key} must be a number, not {value!r}.") from None
+
+
+def load(env: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = None) -> RouterConfig:
+    """Settings from ``env`` (default os.environ) over ``env_file``; one clear LabError when invalid."""
+    merged: dict[str, str] = {}
+    if env_file:
+        merged.update(read_env_file(env_file))
+    merged.update(os.environ if env is None else env)
+
+    discovery = (merged.get("DISCOVERY_CLASS_NAME") or merged.get("DISCOVERY_PLUGIN_PATH") or "static").strip()
+    if discovery not in {"static", "labkit"}:
+        raise LabError(f"DISCOVERY_CLASS_NAME {discovery!r} is not supported here; use static or labkit.")
+    static_port = _int(merged, "DISCOVERY_STATIC_PORT", DEFAULT_PORT)
+    cfg = RouterConfig(
+        server_port=_int(merged, "SERVER_PORT", DEFAULT_PORT),
+        server_bind=merged.get("SERVER_BIND", "127.0.0.1").strip() or "127.0.0.1",
+        max_workers=max(2, _int(merged, "MAX_WORKERS", 50)),
+        max_retry=max(0, _int(merged, "MAX_RETRY", 3)),
+        discovery=discovery,
+        static_hosts=parse_hosts(merged.get("DISCOVERY_STATIC_HOSTS", ""), static_port),
+        static_port=static_port,
+        hosts_file=merged.get("DISCOVERY_STATIC_HOSTS_FILE", "").strip(),
+        labkit_home=merged.get("LABKIT_HOME", "").strip(),
+        search_timeout=_float(merged, "SEARCH_TIMEOUT", 15.0),
+        suspend_seconds=_float(merged, "SUSPEND_SECONDS", 3.0),
+    )
+    wo = merged.get("WOSERVER", "").strip()
+    if wo:
+        cfg.woserver = parse_tcp(wo)
+    elif discovery != "labkit":
+        raise LabError("WOSERVER is not set; give the rw node as tcp://host:port.")
+    uri = merged.get("SQLALCHEMY_DATABASE_URI", "").strip()
+    if not uri:
+        raise LabError("SQLALCHEMY_DATABASE_URI is not set; give the metadata MySQL as "
+                       "mysql+pymysql://user:pass@host:port/milvus.")
+    cfg.db = parse_sqlalchemy_uri(uri)
+    return cfg

@@ -1,0 +1,132 @@
+"""What the router reads from the Milvus metadata (MySQL): a collection's searchable files.
+
+One query per search, never cached, so a segment flushed a moment ago is searched; one pymysql
+connection per worker thread, in autocommit so each read sees the latest committed rows.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pymysql
+
+SEARCHABLE = (1, 2, 3)  # RAW, TO_INDEX, INDEX
+TO_DELETE = 1  # Tables.state
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int  # TableFiles.id: the "file id" of SearchInFiles and ReloadSegments
+    table_id: str  # the collection's or partition's table_id
+    partition_tag: str  # "" for the collection's own (root, ``_default``) files
+    file_type: int
+    row_count: int
+    updated_time: int  # µs; grows when the rw node rewrites the segment (deletes, index)
+
+
+@dataclass(frozen=True)
+class CollectionFiles:
+    name: str
+    metric_type: int
+    dimension: int
+    files: list[FileRow]
+
+
+def match_tags(tags: Sequence[str], partitions: dict[str, str]) -> set[str] | None:
+    """table_ids whose tag fully matches one of ``tags`` (regexes; ``_default`` = root), or None if none.
+
+    ``partitions`` maps partition_tag -> table_id, with "" for the root collection.
+    """
+    chosen: set[str] = set()
+    for raw in tags:
+        tag = raw.strip()
+        if not tag:
+            continue
+        if tag == "_default":
+            chosen.add(partitions[""])
+            continue
+        try:
+            pattern = re.compile(tag)
+        except re.error:
+            pattern = None
+        for ptag, table_id in partitions.items():
+            if ptag and (ptag == tag or (pattern is not None and pattern.fullmatch(ptag))):
+                chosen.add(table_id)
+    return chosen or None
+
+
+_FILES_SQL = (
+    "SELECT t.table_id, t.owner_table, t.partition_tag, t.metric_type, t.dimension, "
+    "f.id, f.file_type, f.row_count, f.updated_time "
+    "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id AND f.file_type IN (1, 2, 3) "
+    "WHERE t.state <> 1 AND (t.table_id = %s OR t.owner_table = %s)"
+)
+
+
+class MetaReader:
+    """Reads Tables/TableFiles for the router; thread safe (a connection per thread)."""
+
+    def __init__(self, db: dict) -> None:
+        self.db = dict(db)
+        self._local = threading.local()
+
+    def _conn(self) -> pymysql.connections.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = pymysql.connect(autocommit=True, connect_timeout=5, read_timeout=30, **self.db)
+            self._local.conn = conn
+        return conn
+
+    def _query(self, sql: str, args: Sequence) -> list[tuple]:
+        for attempt in (0, 1):
+            try:
+                with self._conn().cursor() as cur:
+                    cur.execute(sql, args)
+                    return list(cur.fetchall())
+            except pymysql.err.OperationalError:
+                # a dropped connection (server restart, idle timeout): reconnect once
+                self.close()
+                if attempt:
+                    raise
+        return []
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+
+    def collection_files(self, name: str, tags: Sequence[str] = ()) -> CollectionFiles | None:
+        """The searchable files of ``name`` (restricted to ``tags``); None if it or the tags are unknown."""
+        rows = self._query(_FILES_SQL, (name, name))
+        root = [r for r in rows if r[0] == name and r[1] == ""]
+        if not root:
+            return None
+        metric, dim = int(root[0][3]), int(root[0][4])
+        tables = {r[2] if r[1] else "": r[0] for r in rows}
+        wanted = set(tables.values()) if not any(t.strip() for t in tags) else match_tags(tags, tables)
+        if wanted is None:
+            return None
+        files = [
+            FileRow(int(r[5]), r[0], r[2] if r[1] else "", int(r[6]), int(r[7]), int(r[8]))
+            for r in rows if r[5] is not None and r[0] in wanted
+        ]
+        files.sort(key=lambda f: f.id)
+        return CollectionFiles(name, metric, dim, files)
+
+    def files_by_id(self, ids: Sequence[int]) -> list[FileRow]:
+        """Searchable TableFiles rows with these ids (for SearchInFiles through the router)."""
+        if not ids:
+            return []
+        marks = ", ".join(["%s"] * len(ids))
+        rows = self._query(
+            "SELECT f.id, f.table_id, t.partition_tag, f.file_type, f.row_count, f.updated_time "
+            "FROM TableFiles f LEFT JOIN Tables t ON t.table_id = f.table_id "
+            f"WHERE f.id IN ({marks}) AND f.file_type IN (1, 2, 3)", list(ids))
+        return [FileRow(int(r[0]), r[1], r[2] or "", int(r[3]), int(r[4]), int(r[5])) for r in rows]
