@@ -118,3 +118,35 @@ def cross_mount_roundtrip(writer_dir: str | os.PathLike[str], reader_dir: str | 
         "same_content": hashlib.sha256(seen).digest() == hashlib.sha256(payload).digest(),
         "writer_path": str(src), "reader_path": str(dst),
     }
+
+
+def wait_for(fetch: Any, ready: Any, timeout: float = 15.0, interval: float = 0.3) -> Any:
+    """Call ``fetch()`` until ``ready(value)``; return the value (LabError after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if ready(value):
+            return value
+        if time.monotonic() > deadline:
+            raise LabError(f"The cluster did not reach the expected state within {timeout:.0f} s.")
+        time.sleep(interval)
+
+
+def retry_search(client: Any, name: str, topk: int, queries: np.ndarray, attempts: int = 5) -> tuple[Any, Any]:
+    """``client.search`` retried while a just-started node is still joining (status not OK)."""
+    for i in range(attempts):
+        status, results = client.search(name, topk, np.asarray(queries).tolist())
+        if status.OK() or i == attempts - 1:
+            return status, results
+        time.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+def unmerged_rows(dim: int, files: int, at_least: int = 0, index_file_size_mb: int = 1) -> int:
+    """Rows to insert in ``files`` flushes so each segment reaches ``index_file_size``.
+
+    The rw node merges RAW segments smaller than index_file_size in the background; segments at
+    least that big are left alone, so the files a notebook shows stay put while it looks at them.
+    """
+    per_file = -(-(index_file_size_mb << 20) // (4 * dim)) + 8  # float32 rows per MiB, plus a margin
+    return max(at_least, files * per_file)

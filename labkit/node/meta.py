@@ -81,6 +81,10 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+# MySQL client/server errors after which a statement provably did not take effect
+_ROLLED_BACK_MYSQL = {1205, 1213}  # lock wait timeout, deadlock: the statement was rolled back
+_RETRYABLE_MYSQL = {2003, 2006} | _ROLLED_BACK_MYSQL  # cannot connect, server gone away (not sent)
+
 class IdGenerator:
     """Milvus' SafeIDGenerator: µs·1000 + sequence, strictly increasing within the process."""
 
@@ -159,10 +163,16 @@ class Meta:
                 cur.execute(sql, tuple(args))
                 return list(cur.fetchall()) if fetch else cur.lastrowid
         except pymysql.err.OperationalError as exc:
-            # server restart or idle timeout: reconnect once
-            if not retry:
+            # Reconnect and retry once, but only when running the statement again cannot apply
+            # it twice: reads, or errors that mean it never ran (gone away before sending,
+            # cannot connect) or was rolled back (deadlock, lock wait timeout). A write that
+            # lost its connection mid-query may have committed, so it is reported instead.
+            code = exc.args[0] if exc.args else 0
+            safe = sql.lstrip().upper().startswith("SELECT") or code in _RETRYABLE_MYSQL
+            if not retry or not safe:
                 raise MilvusError(Code.META_FAILED, f"MySQL meta error: {exc}") from exc
-            self._conn = self._connect_mysql()
+            if code not in _ROLLED_BACK_MYSQL:
+                self._conn = self._connect_mysql()
             return self._exec_mysql(sql, args, fetch, retry=False)
 
     def create_schema(self) -> None:
@@ -280,6 +290,20 @@ class Meta:
         self._exec(
             f"UPDATE TableFiles SET {sets} WHERE id IN ({', '.join(['%s'] * len(file_ids))})",
             [*fields.values(), *[int(i) for i in file_ids]],
+        )
+
+    def set_file_types(self, types: dict[int, int]) -> None:
+        """Change several rows' file_type in ONE statement, so a reader (ro node, Mishards) sees
+        either the old or the new set of searchable files, never both or neither."""
+        if not types:
+            return
+        ids = [int(i) for i in types]
+        case = " ".join("WHEN %s THEN %s" for _ in ids)
+        args: list[Any] = [v for i in ids for v in (i, int(types[i]))]
+        self._exec(
+            f"UPDATE TableFiles SET file_type = CASE id {case} END, updated_time = %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            [*args, now_us(), *ids],
         )
 
     def delete_files(self, file_ids: Sequence[int]) -> None:

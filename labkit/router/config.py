@@ -146,7 +146,8 @@ def load(env: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] 
     merged: dict[str, str] = {}
     if env_file:
         merged.update(read_env_file(env_file))
-    merged.update(os.environ if env is None else env)
+    # an empty variable does not hide the file's value (the lab service blanks inherited ones)
+    merged.update({k: v for k, v in (os.environ if env is None else env).items() if v != ""})
 
     discovery = (merged.get("DISCOVERY_CLASS_NAME") or merged.get("DISCOVERY_PLUGIN_PATH") or "static").strip()
     if discovery not in {"static", "labkit"}:

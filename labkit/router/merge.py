@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 IP = 2  # MetricType.IP; every other metric ranks small distances first
+_FMAX = float(np.finfo(np.float32).max)
 
 
 class MergeError(ValueError):
@@ -42,7 +43,10 @@ def merge(parts: Sequence[tuple[np.ndarray, np.ndarray]], topk: int, metric: int
         return d[:, :topk], i[:, :topk]
     d = np.concatenate([p[0] for p in parts], axis=1)
     i = np.concatenate([p[1] for p in parts], axis=1)
-    key = -d.astype(np.float64) if metric == IP else d.astype(np.float64)
+    # real distances clipped into the finite range so padding (inf) sorts after even a real inf
+    key = np.clip(d.astype(np.float64), -_FMAX, _FMAX)
+    if metric == IP:
+        key = -key
     key[i < 0] = np.inf
     width = min(topk, d.shape[1])
     order = np.argsort(key, axis=1, kind="stable")[:, :width]

@@ -49,11 +49,12 @@ def _unescape(field: str) -> str:
     return field
 
 
-def mounts_under(prefix: Path | str) -> list[tuple[str, str]]:
-    """(mountpoint, fstype) of every mount at or below ``prefix``."""
+def mounts_under(prefix: Path | str, table: str | None = None) -> list[tuple[str, str]]:
+    """(mountpoint, fstype) of every mount at or below ``prefix`` (``table``: /proc/mounts text)."""
     prefix = str(prefix).rstrip("/")
     found = []
-    for line in Path("/proc/mounts").read_text().splitlines():
+    text = Path("/proc/mounts").read_text() if table is None else table
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 3:
             mp = _unescape(parts[1])
@@ -81,8 +82,13 @@ def is_stale(mountpoint: Path | str) -> bool:
 
 
 def client_pids(mountpoint: Path | str) -> list[int]:
-    """PIDs of ``juicefs mount`` processes (supervisor and client) serving ``mountpoint``."""
+    """PIDs of ``juicefs mount`` processes (supervisor and client) serving ``mountpoint``.
+
+    juicefs rewrites its process title, which can cut off the tail of a long command
+    line, so a lab mount is also recognised by its own ``--cache-dir`` (placed first).
+    """
     mountpoint = str(mountpoint)
+    cache_opt = f" --cache-dir {Path(mountpoint).parent / 'cache'} "
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -91,8 +97,11 @@ def client_pids(mountpoint: Path | str) -> list[int]:
             args = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        args = [a.decode(errors="replace") for a in args if a]
-        if len(args) >= 3 and Path(args[0]).name == "juicefs" and "mount" in args and args[-1] == mountpoint:
+        # juicefs rewrites its process title into one space-joined string
+        line = " ".join(a.decode(errors="replace") for a in args if a)
+        head = line.split(" ", 1)[0]
+        if Path(head).name == "juicefs" and " mount " in line and (
+                line.endswith(" " + mountpoint) or cache_opt in line + " "):
             pids.append(int(entry.name))
     return sorted(pids)
 
@@ -103,7 +112,7 @@ def force_unmount(mountpoint: Path | str) -> None:
     if mount_fstype(mountpoint) is not None and tool:
         subprocess.run([tool, "-uz", str(mountpoint)], capture_output=True, timeout=30)
     for pid in client_pids(mountpoint):
-        procs.stop(pid, expect=str(mountpoint))
+        procs.stop(pid, expect="juicefs")
 
 
 def _meta(state) -> tuple[Service, Service]:
@@ -183,6 +192,7 @@ class JuiceFSVolume(_JuiceFSBase):
                                f"Last lines of {log}:\n{procs.tail(log)}")
         redis, store = _meta(self.state)
         return self.state.record(self.name, kind=self.kind, backend=self.backend, pid=None, host="127.0.0.1",
+                                 stopped=False,
                                  port=redis.record.get("port"), volume=self.options.get("volume") or VOLUME,
                                  storage=store.record.get("storage"), bucket=store.record.get("bucket"))
 
@@ -194,10 +204,21 @@ class JuiceFSVolume(_JuiceFSBase):
 
     def stop(self, purge: bool = False) -> None:
         # nothing runs; the data lives in Redis and the object store, purged with them
-        self.state.forget(self.name)
+        if purge:
+            self.state.forget(self.name)
+        else:
+            self.state.record(self.name, stopped=True)
 
     def status(self) -> ServiceStatus:
+        if self.record.get("stopped"):
+            return ServiceStatus(self.name, self.kind, self.backend, self.record.get("volume", VOLUME), None,
+                                 False, "stopped (metadata kept in Redis)")
         try:
+            redis, _ = _meta(self.state)
+            if not redis.healthy():  # type: ignore[attr-defined]
+                # juicefs itself would retry an unreachable Redis for ~20 s
+                return ServiceStatus(self.name, self.kind, self.backend, self.masked_meta_url(), None, False,
+                                     "metadata engine (Redis) unreachable")
             st = self.juicefs_status()
         except LabError as exc:
             return ServiceStatus(self.name, self.kind, self.backend, "?", None, False, str(exc))
@@ -236,7 +257,7 @@ class JuiceFSMount(_JuiceFSBase):
         return str(self.record.get("path") or self.mountpoint)
 
     def mount_cmd(self, metrics_port: int) -> list[str]:
-        cmd = ["mount", "-d", "--no-usage-report", "--cache-dir", str(self.base / "cache"),
+        cmd = ["mount", "--cache-dir", str(self.base / "cache"), "-d", "--no-usage-report",
                "--cache-size", "1024", "--metrics", f"127.0.0.1:{metrics_port}",
                "--log", str(self.base / "juicefs.log")]
         if self.options.get("read_only"):
@@ -292,8 +313,11 @@ class JuiceFSMount(_JuiceFSBase):
     def stop(self, purge: bool = False) -> None:
         if mount_fstype(self.mountpoint) is not None and not is_stale(self.mountpoint):
             try:
-                subprocess.run([binaries.juicefs(), "umount", str(self.mountpoint)], capture_output=True,
-                               timeout=60, stdin=subprocess.DEVNULL)
+                proc = subprocess.run([binaries.juicefs(), "umount", str(self.mountpoint)], capture_output=True,
+                                      text=True, timeout=60, stdin=subprocess.DEVNULL)
+                if proc.returncode != 0:
+                    with open(self.base / "juicefs.log", "a") as fh:
+                        fh.write(f"labkit: juicefs umount failed ({proc.returncode}): {proc.stderr}\n")
             except (subprocess.TimeoutExpired, LabError):
                 pass
         force_unmount(self.mountpoint)

@@ -17,7 +17,7 @@ from labkit import procs
 from labkit.errors import LabError
 from labkit.services import binaries
 from labkit.services.base import Service, ServiceStatus, register
-from labkit.services.ports import choose_port
+from labkit.services.ports import start_on_free_port
 
 ARTICLE_PORT = 3306
 DATABASE = "milvus"
@@ -77,6 +77,35 @@ class MySQLBase(Service):
 
     def healthy(self) -> bool:
         return bool(self.record.get("port")) and can_connect(self.params())
+
+    def _admin(self):
+        """A root connection (autocommit); backends say how."""
+        raise NotImplementedError
+
+    def create_database(self, name: str) -> dict[str, Any]:
+        """An empty database ``name`` the milvus user may use; returns its pymysql params."""
+        if not name.replace("_", "").isalnum() or len(name) > 64:
+            raise LabError(f"Invalid database name {name!r}; use letters, digits and '_'.")
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                cur.execute(f"CREATE DATABASE `{name}`")
+                for host in ("%", "localhost"):
+                    cur.execute(f"GRANT ALL PRIVILEGES ON `{name}`.* TO %s@%s", (USER, host))
+        finally:
+            conn.close()
+        return {**self.params(), "database": name}
+
+    def drop_database(self, name: str) -> None:
+        if name == DATABASE or not name.replace("_", "").isalnum():
+            raise LabError(f"Refusing to drop database {name!r}.")
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            conn.close()
 
 
 @register
@@ -146,14 +175,17 @@ class LocalMySQL(MySQLBase):
             except LabError:
                 procs.stop(rec["pid"], expect=expect)
         self.preflight()
-        port = choose_port("MySQL", self.options.get("port"), rec.get("port"), ARTICLE_PORT)
         self.base.mkdir(parents=True, exist_ok=True)
         if not (self.datadir / "mysql").is_dir():
             self._install_db()
-        if self.socket.exists() and not procs.alive(rec.get("pid"), expect):
+        return start_on_free_port("MySQL", self.options.get("port"), rec.get("port"), ARTICLE_PORT, self._start)
+
+    def _start(self, port: int) -> dict[str, Any]:
+        expect = str(self.datadir)
+        if self.socket.exists():
             self.socket.unlink()  # left by a crashed server; mariadbd refuses to start over it
         pid = procs.spawn(self._server_cmd(port), self.base / "mysqld.out")
-        self.state.record(self.name, kind=self.kind, backend=self.backend, pid=pid, host="127.0.0.1",
+        self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, pid=pid, host="127.0.0.1",
                           port=port, socket=str(self.socket), expect=expect, datadir=str(self.datadir),
                           log=str(self.log))
         procs.wait_until(lambda: self.socket.exists() and self._root_conn_ok(), 60, "MariaDB",
@@ -187,6 +219,12 @@ class LocalMySQL(MySQLBase):
                 continue
         return None
 
+    def _admin(self):
+        conn = self._root_connect()
+        if conn is None:
+            raise LabError(f"Cannot log in to MariaDB as root through {self.socket}; is the lab up?")
+        return conn
+
     def _root_conn_ok(self) -> bool:
         conn = self._root_connect()
         if conn is None:
@@ -219,16 +257,21 @@ class LocalMySQL(MySQLBase):
     def stop(self, purge: bool = False) -> None:
         rec = self.record
         procs.stop(rec.get("pid"), timeout=30, expect=str(self.datadir))
-        self.state.forget(self.name)
-        if purge and self.base.exists():
-            shutil.rmtree(self.base)
+        if purge:
+            self.state.forget(self.name)
+            if self.base.exists():
+                shutil.rmtree(self.base)
+        else:  # keep the record: a restart reuses the port, so URIs in node configs stay valid
+            self.state.record(self.name, pid=None, stopped=True)
 
     def status(self) -> ServiceStatus:
         rec = self.record
         pid = rec.get("pid")
         running = procs.alive(pid, str(self.datadir))
         healthy = running and self.healthy()
-        detail = "accepting logins" if healthy else ("process running, not answering" if running
-                                                      else "not running")
+        if healthy or running:
+            detail = "accepting logins" if healthy else "process running, not answering"
+        else:
+            detail = "stopped (data kept)" if rec.get("stopped") else "not running"
         return ServiceStatus(self.name, self.kind, self.backend, f"127.0.0.1:{rec.get('port', '?')}",
                              pid if running else None, healthy, detail)

@@ -89,7 +89,7 @@ class LocalObjectStore(ObjectStoreBase):
         store, rec = self.store, self.record
         if store == "file":
             self.base.mkdir(parents=True, exist_ok=True)
-            return self.state.record(self.name, kind=self.kind, backend=self.backend, store="file",
+            return self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, store="file",
                                      storage="file", bucket=f"{self.base}/", pid=None, host="", port=None)
         if procs.alive(rec.get("pid"), self._expect(rec.get("port"))) and self.healthy():
             return rec
@@ -99,7 +99,7 @@ class LocalObjectStore(ObjectStoreBase):
         self.base.mkdir(parents=True, exist_ok=True)
         log = self.base / "moto.log"
         pid = procs.spawn(self._cmd(port), log)
-        rec = self.state.record(self.name, kind=self.kind, backend=self.backend, store="s3", storage="s3",
+        rec = self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, store="s3", storage="s3",
                                 bucket=f"http://127.0.0.1:{port}/{BUCKET}", pid=pid, host="127.0.0.1",
                                 port=port, expect=self._expect(port), log=str(log))
         procs.wait_until(self.healthy, 30, "The S3 emulator (moto_server)", pid=pid, log=log)
@@ -114,18 +114,25 @@ class LocalObjectStore(ObjectStoreBase):
     def stop(self, purge: bool = False) -> None:
         rec = self.record
         procs.stop(rec.get("pid"), expect=self._expect(rec.get("port")))
-        self.state.forget(self.name)
-        if purge and self.base.exists():
-            shutil.rmtree(self.base)
+        if purge:
+            self.state.forget(self.name)
+            if self.base.exists():
+                shutil.rmtree(self.base)
+        else:  # keep the record: a restart reuses the port, so URIs in node configs stay valid
+            self.state.record(self.name, pid=None, stopped=True)
 
     def status(self) -> ServiceStatus:
         rec = self.record
         if rec.get("storage", "file") == "file":
+            if rec.get("stopped"):
+                return ServiceStatus(self.name, self.kind, self.backend, f"file://{self.base}/", None, False,
+                                     "stopped (objects kept on disk)")
             ok = self.base.is_dir()
             return ServiceStatus(self.name, self.kind, self.backend, f"file://{self.base}/", None, ok,
                                  "local directory (--storage file)" if ok else "directory missing")
         running = procs.alive(rec.get("pid"), self._expect(rec.get("port")))
         ok = running and self.healthy()
-        detail = "moto S3 emulator (objects kept in memory)" if ok else "not running"
+        detail = "moto S3 emulator (objects kept in memory)" if ok else (
+            "stopped (moto kept objects in memory only)" if rec.get("stopped") else "not running")
         return ServiceStatus(self.name, self.kind, self.backend, f"127.0.0.1:{rec.get('port')}",
                              rec.get("pid") if running else None, ok, detail)

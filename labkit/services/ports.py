@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from labkit import procs
 from labkit.errors import LabError
 
@@ -22,3 +25,21 @@ def choose_port(what: str, explicit: int | None, recorded: int | None, default: 
     if recorded and procs.port_free(int(recorded)):
         return int(recorded)
     return procs.free_port(default)
+
+
+def start_on_free_port(what: str, explicit: int | None, recorded: int | None, default: int | None,
+                       start: Callable[[int], Any], attempts: int = 3) -> Any:
+    """``start(port)``, retried on a fresh port when another process took the chosen one first.
+
+    Several labs (and other programs) can race for the same free port between our
+    check and the server's bind; an explicit port is never swapped.
+    """
+    for attempt in range(attempts):
+        first = attempt == 0
+        port = choose_port(what, explicit, recorded if first else None, default if first else None)
+        try:
+            return start(port)
+        except LabError as exc:
+            if explicit or "address already in use" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -10,7 +10,7 @@ from labkit import procs
 from labkit.errors import LabError
 from labkit.services import binaries
 from labkit.services.base import Service, ServiceStatus, register
-from labkit.services.ports import choose_port
+from labkit.services.ports import start_on_free_port
 
 DEFAULT_PORT = 6379
 DB = 1  # the article's remote form uses /1
@@ -103,7 +103,9 @@ class LocalRedis(RedisBase):
             except LabError:
                 procs.stop(rec["pid"], expect=expect)
         self.preflight()
-        port = choose_port("Redis", self.options.get("port"), rec.get("port"), DEFAULT_PORT)
+        return start_on_free_port("Redis", self.options.get("port"), rec.get("port"), DEFAULT_PORT, self._start)
+
+    def _start(self, port: int) -> dict[str, Any]:
         data = self.base / "data"
         data.mkdir(parents=True, exist_ok=True)
         fd_conf = redis_conf(port, self.password(), data, {"logfile": str(self.log),
@@ -112,7 +114,7 @@ class LocalRedis(RedisBase):
         self.conf.chmod(0o600)  # holds the password
         pid = procs.spawn([binaries.require(["redis-server"], "Redis"), str(self.conf)],
                           self.base / "redis.out")
-        rec = self.state.record(self.name, kind=self.kind, backend=self.backend, pid=pid,
+        rec = self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, pid=pid,
                                 host="127.0.0.1", port=port, expect=self._expect(port), log=str(self.log))
         procs.wait_until(self.healthy, 30, "Redis", pid=pid, log=self.log)
         return rec
@@ -120,15 +122,20 @@ class LocalRedis(RedisBase):
     def stop(self, purge: bool = False) -> None:
         rec = self.record
         procs.stop(rec.get("pid"), expect=self._expect(rec.get("port")))
-        self.state.forget(self.name)
-        if purge and self.base.exists():
-            shutil.rmtree(self.base)
+        if purge:
+            self.state.forget(self.name)
+            if self.base.exists():
+                shutil.rmtree(self.base)
+        else:  # keep the record: a restart reuses the port, so URIs in node configs stay valid
+            self.state.record(self.name, pid=None, stopped=True)
 
     def status(self) -> ServiceStatus:
         rec = self.record
         running = procs.alive(rec.get("pid"), self._expect(rec.get("port")))
         healthy = running and self.healthy()
-        detail = "PONG, appendonly yes" if healthy else ("process running, no PONG" if running
-                                                         else "not running")
+        if healthy or running:
+            detail = "PONG, appendonly yes" if healthy else "process running, no PONG"
+        else:
+            detail = "stopped (data kept)" if rec.get("stopped") else "not running"
         return ServiceStatus(self.name, self.kind, self.backend, f"127.0.0.1:{rec.get('port', '?')}",
                              rec.get("pid") if running else None, healthy, detail)

@@ -1,0 +1,186 @@
+"""Search latency through the router, next to one node searched directly and in-process faiss.
+
+``labkit bench search [--via router|node] --rows N --dim 128 --nq 10 --topk 10 --json``
+
+One run builds its own small cluster on the running lab's storage (a fresh metadata database,
+an rw node, ``--ro`` read nodes, a router on a free port), inserts the same vectors everywhere
+once (segments just over index_file_size, so the router has files to split), and measures:
+routed Search, Search on one read node directly (it scans every file itself), and faiss
+IndexFlat on the same array. Also the direct node's RSS next to the raw vector bytes. Everything
+it starts is stopped (by PID) and its database dropped, even on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from labkit.errors import LabError
+
+TARGET_RATIO = 1.25  # routed p50 <= 1.25 x direct p50 at nq=10, topk=10
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    a = np.asarray(samples) * 1000.0
+    return {"p50_ms": round(float(np.percentile(a, 50)), 3), "p99_ms": round(float(np.percentile(a, 99)), 3),
+            "mean_ms": round(float(a.mean()), 3), "n": int(a.size)}
+
+
+def _timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def _search_fn(client, name: str, q: list, topk: int):
+    def run():
+        st, res = client.search(name, topk, q)
+        if not st.OK():
+            raise LabError(f"Search failed during the benchmark: {st.message}")
+        return res
+    return run
+
+
+def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: int = 2, repeat: int = 50,
+        via: str = "router", seed: int = 0, lab: Any = None) -> dict[str, Any]:
+    """Build, measure, tear down; returns plain data (see module doc)."""
+    import faiss
+    import psutil
+
+    from labkit import cluster, procs
+    from labkit.lab import Lab
+    from labkit.services.base import get_service
+
+    if via not in {"router", "node"}:
+        raise LabError(f"--via must be router or node, not {via!r}.")
+    if rows < 1 or dim < 1 or nq < 1 or topk < 1 or ro < 1:
+        raise LabError("rows, dim, nq, topk and ro must all be at least 1.")
+    lab = lab or Lab()
+    lab.up()
+    rng = np.random.default_rng(seed)
+    data = rng.random((rows, dim), dtype=np.float32)
+    queries = rng.random((nq, dim), dtype=np.float32)
+    q = queries.tolist()
+    tag = uuid.uuid4().hex[:6]
+    db = f"bench_search_{tag}"
+    name = f"bench_{tag}"
+    lab.create_database(db)
+    meta_uri = lab.meta_uri(db)
+    node_names = [f"bs{tag}-rw"] + [f"bs{tag}-ro{i + 1}" for i in range(ro)]
+    router_name = f"bs{tag}-router"
+    started: list[str] = []
+    out: dict[str, Any] = {"rows": rows, "dim": dim, "nq": nq, "topk": topk, "read_nodes": ro, "via": via,
+                           "repeat": repeat, "fuse": bool(getattr(lab, "fuse", False))}
+    try:
+        recs = {}
+        for n in node_names:
+            started.append(n)
+            used = {int(r["port"]) for r in lab.state.services().values() if r.get("port")}
+            recs[n] = cluster.start_node(lab, n, role="rw" if n.endswith("-rw") else "ro", meta_uri=meta_uri,
+                                         port=procs.free_port(None, avoid=used))
+        writer = cluster.connect(recs[node_names[0]])
+        st = writer.create_collection({"collection_name": name, "dimension": dim, "index_file_size": 1,
+                                       "metric_type": 1})
+        if not st.OK():
+            raise LabError(f"Could not create the benchmark collection: {st.message}")
+        seg_rows = max(1, math.ceil((1 << 20) / (dim * 4)) + 1)  # each flush one file above 1 MB
+        ids = []
+        t0 = time.perf_counter()
+        for lo in range(0, rows, seg_rows):
+            st, part = writer.insert(name, data[lo:lo + seg_rows])
+            if not st.OK():
+                raise LabError(f"Insert failed during the benchmark: {st.message}")
+            ids.extend(part)
+            writer.flush([name])
+        out["insert_s"] = round(time.perf_counter() - t0, 3)
+        ids_arr = np.asarray(ids, dtype=np.int64)
+
+        direct = cluster.connect(recs[node_names[1]])
+        direct_fn = _search_fn(direct, name, q, topk)
+        direct_fn()  # first query loads the segments from the shared storage
+        index = faiss.IndexFlatL2(dim)
+        index.add(data)
+        _, fi = index.search(queries, topk)
+        truth = ids_arr[fi]
+        targets = {"node": direct_fn, "faiss": lambda: index.search(queries, topk)}
+
+        res = direct_fn()
+        out["node_recall_vs_faiss"] = round(float(np.isin(np.array(res.id_array), truth).mean()), 4)
+        rss = psutil.Process(recs[node_names[1]]["pid"]).memory_info().rss
+        out["node_rss_mb"] = round(rss / 2**20, 1)
+        out["raw_data_mb"] = round(data.nbytes / 2**20, 1)
+        out["node_rss_to_raw"] = round(rss / data.nbytes, 2)
+
+        if via == "router":
+            started.append(router_name)
+            used = {int(r["port"]) for r in lab.state.services().values() if r.get("port")}
+            rrec = cluster.start_router(lab, name=router_name, woserver=node_names[0], hosts=node_names[1:],
+                                        meta_uri=meta_uri, port=procs.free_port(None, avoid=used))
+            routed = cluster.connect(rrec)
+            routed_fn = _search_fn(routed, name, q, topk)
+            routed_fn()
+            targets["router"] = routed_fn
+        # interleaved, so a busy neighbour on the machine slows every target alike
+        samples: dict[str, list[float]] = {k: [] for k in targets}
+        for fn in targets.values():
+            _timed(fn, 3)  # warm-up
+        for _ in range(repeat):
+            for k, fn in targets.items():
+                samples[k] += _timed(fn, 1)
+        for k, v in samples.items():
+            out[k] = _stats(v)
+        if via == "router":
+            res = routed_fn()
+            out["router_recall_vs_faiss"] = round(float(np.isin(np.array(res.id_array), truth).mean()), 4)
+            from labkit.router import introspect
+
+            info = introspect(routed, name)
+            out["files_per_node"] = {k: len(v) for k, v in info["routing"]["by_node"].items()}
+            out["router_stats"] = info["topology"]["stats"]
+            out["router_read_nodes"] = info["topology"]["read_nodes"]
+            out["router_suspended"] = info["topology"]["suspended"]
+            ratio = out["router"]["p50_ms"] / max(out["node"]["p50_ms"], 1e-9)
+            out["router_to_node_p50"] = round(ratio, 3)
+            out["target_ratio"] = TARGET_RATIO
+            out["meets_target"] = bool(ratio <= TARGET_RATIO)
+        return out
+    finally:
+        for n in reversed(started):
+            try:
+                if n == router_name:
+                    get_service("router", "local", lab.state, n).stop(purge=True)
+                else:
+                    cluster.stop_node(lab, n, purge=True)
+                    lab.umount(n)
+            except Exception:  # noqa: BLE001 - keep stopping the rest
+                pass
+        try:
+            lab.drop_database(db)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def cli(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="labkit bench search", description=__doc__.splitlines()[0])
+    ap.add_argument("--via", choices=["router", "node"], default="router")
+    ap.add_argument("--rows", type=int, default=20_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--nq", type=int, default=10)
+    ap.add_argument("--topk", type=int, default=10)
+    ap.add_argument("--ro", type=int, default=2, help="read nodes behind the router")
+    ap.add_argument("--repeat", type=int, default=50, help="timed searches per target")
+    ap.add_argument("--json", action="store_true", help="one JSON object (the default output is the same, indented)")
+    args = ap.parse_args(argv)
+    result = run(rows=args.rows, dim=args.dim, nq=args.nq, topk=args.topk, ro=args.ro, repeat=args.repeat,
+                 via=args.via)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0

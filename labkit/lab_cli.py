@@ -1,0 +1,122 @@
+"""`labkit up`, `labkit status`, `labkit down`: the Lab API on the command line.
+
+Everything printed goes through ``LabState.mask`` so no generated password reaches a terminal or log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from labkit.errors import LabError
+from labkit.lab import Lab
+from labkit.services.base import ServiceStatus
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one sentence, exit 2, as argparse does, but plainer
+        raise SystemExit(self.exit(2, f"labkit {self.prog.split()[-1]}: {message}.\n"))
+
+
+def _parser(cmd: str, help_: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=f"labkit {cmd}", description=help_)
+    p.add_argument("--home", help="lab directory (default: $LABKIT_HOME, else <repo>/.lab)")
+    return p
+
+
+def _port(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+
+
+def table(rows: list[ServiceStatus]) -> str:
+    """The `labkit status` table: service, kind, backend, address, pid, health."""
+    head = ("SERVICE", "KIND", "BACKEND", "ADDRESS", "PID", "HEALTH")
+    body = [(r.name, r.kind, r.backend, r.address, str(r.pid or "-"),
+             ("ok" if r.healthy else "DOWN") + (f" ({r.detail})" if r.detail else "")) for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    return "\n".join(fmt.format(*row) for row in (head, *body))
+
+
+def _fuse_banner(lab: Lab) -> str:
+    from labkit.services.juicefs import fuse_available
+
+    ok, why = fuse_available()
+    if ok:
+        return ""
+    return (f"WARNING: NO FUSE ({why}). JuiceFS volumes are formatted but NOT mounted: "
+            f"every node shares the plain directory {lab.home / 'shared'}.")
+
+
+def _print(lab: Lab, text: str, file=None) -> None:
+    print(lab.state.mask(text), file=file or sys.stdout)
+
+
+def up(argv: list[str]) -> int:
+    p = _parser("up", "Start the lab's storage services (MySQL, Redis, object store, JuiceFS volume).")
+    p.add_argument("--backend", default=None, help="local (processes, default) or docker")
+    p.add_argument("--object-store", default=None, help="file (default) or s3 (moto S3 emulator)")
+    p.add_argument("--mysql-port", type=_port, default=None, help="explicit MySQL port (default 3306 if free)")
+    p.add_argument("--redis-port", type=_port, default=None, help="explicit Redis port (default 6379 if free)")
+    p.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
+    args = p.parse_args(argv)
+    lab = Lab(args.home, backend=args.backend, object_store=args.object_store,
+              mysql_port=args.mysql_port, redis_port=args.redis_port)
+    if args.dry_run:
+        for kind, cmds in lab.commands().items():
+            for cmd in cmds:
+                _print(lab, f"[{kind}] {cmd}")
+        return 0
+    rows = lab.up()
+    _print(lab, table(rows))
+    banner = _fuse_banner(lab)
+    if banner:
+        _print(lab, banner)
+    _print(lab, f"MySQL meta_uri: {lab.meta_uri()}")
+    _print(lab, f"JuiceFS META-URL: {lab.redis_url()}")
+    return 0 if all(r.healthy for r in rows) else 1
+
+
+def status(argv: list[str]) -> int:
+    p = _parser("status", "Table of the lab's services, addresses, PIDs and health.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    args = p.parse_args(argv)
+    lab = Lab(args.home)
+    rows = lab.status()
+    banner = _fuse_banner(lab)
+    if args.json:
+        _print(lab, json.dumps({"home": str(lab.home), "fuse": not banner, "warning": banner or None,
+                                "services": [r.as_dict() for r in rows]}, indent=2))
+        return 0
+    if not rows:
+        _print(lab, f"No lab services are recorded in {lab.home}; run `labkit up`.")
+        return 0
+    _print(lab, table(rows))
+    if banner:
+        _print(lab, banner)
+    return 0
+
+
+def down(argv: list[str]) -> int:
+    p = _parser("down", "Stop every lab service and unmount JuiceFS; --purge also deletes the data.")
+    p.add_argument("--purge", action="store_true", help="also delete databases, volumes and state")
+    args = p.parse_args(argv)
+    lab = Lab(args.home)
+    if not lab.state.path.exists():
+        _print(lab, f"No lab recorded in {lab.home}; nothing to stop.")
+        return 0
+    lab.down(purge=args.purge)
+    _print(lab, "Lab stopped" + (" and its data deleted." if args.purge else "; data kept (use --purge to delete)."))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience entry
+    try:
+        return up(argv or [])
+    except LabError as exc:
+        print(f"labkit: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,68 @@
+"""``python -m labkit.node --config server_config.yaml``: one Milvus 1.1 lab node (rw or ro).
+
+Starts the Store (meta, locks, WAL replay, background threads), then serves gRPC until SIGTERM
+or SIGINT; then stops accepting calls, lets running ones finish (2 s) and closes the Store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from labkit.node.config import NodeConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m labkit.node", description=__doc__.splitlines()[0])
+    ap.add_argument("--config", required=True, help="path of a Milvus 1.1 server_config.yaml")
+    ap.add_argument("--workers", type=int, default=16, help="gRPC worker threads")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("labkit.node")
+    try:
+        config = NodeConfig.load(args.config)
+    except ValueError as exc:
+        print(f"labkit.node: {exc}", file=sys.stderr)
+        return 1
+
+    from labkit.node.server import MilvusServicer, build_server
+    from labkit.node.store import Store
+
+    settings = config.to_settings()
+    store = Store(settings)
+    try:
+        store.start()
+    except Exception as exc:
+        log.exception("store failed to start")
+        print(f"labkit.node: the store could not start: {exc}", file=sys.stderr)
+        return 1
+    servicer = MilvusServicer(store, config)
+    try:
+        server = build_server(servicer, config.address, config.port, args.workers)
+    except (OSError, RuntimeError) as exc:
+        store.close()
+        print(f"labkit.node: {exc}", file=sys.stderr)
+        return 1
+    done = threading.Event()
+
+    def _stop(signum, frame):  # noqa: ARG001
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    server.start()
+    log.info("Milvus 1.1 lab node (%s) listening on %s:%s, storage %s, meta %s", config.role, config.address,
+             config.port, settings.storage_path, settings.meta_uri.split("@")[-1])
+    done.wait()
+    log.info("stopping")
+    server.stop(grace=2).wait()
+    store.close()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,621 @@
+"""The lab node's vector engine: Milvus 1.1 index/metric codes, parameter checks, faiss segment indexes.
+
+One ``SegmentIndex`` covers one segment. Search returns ROW OFFSETS within the segment (the store
+maps them to ids) and Milvus 1.1 distances: L2 squared, IP, Hamming (bit count), Jaccard
+(``1 - |a&b| / |a|b|``, 1.0 when both are empty), Tanimoto (``-log2(1 - jaccard)``, as knowhere
+derives it), and 0.0 for every match of SUBSTRUCTURE / SUPERSTRUCTURE (matches in row order, as
+Milvus's match-count search returns them).
+
+Float indexes are faiss (IndexFlat, IVF Flat/SQ8/PQ, HNSW Flat). Binary segments keep their packed
+codes in numpy and compute all five binary metrics exactly there (faiss binary indexes only know
+Hamming); binary IVF_FLAT uses a faiss binary quantizer to pick the probed lists.
+Deleted rows are excluded inside the search (faiss ``IDSelectorBitmap`` / a mask before
+selection), so a search still returns every live row it can reach.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from enum import IntEnum
+from typing import Any
+
+import faiss
+import numpy as np
+
+from labkit import topk as _topk
+from labkit.node.errors import Code, MilvusError
+
+
+class IndexType(IntEnum):
+    FLAT = 1
+    IVF_FLAT = 2
+    IVF_SQ8 = 3
+    RNSG = 4
+    IVF_SQ8H = 5
+    IVF_PQ = 6
+    HNSW = 11
+    ANNOY = 12
+
+
+class MetricType(IntEnum):
+    L2 = 1
+    IP = 2
+    HAMMING = 3
+    JACCARD = 4
+    TANIMOTO = 5
+    SUBSTRUCTURE = 6
+    SUPERSTRUCTURE = 7
+
+
+INDEX_NAMES: dict[int, str] = {
+    1: "IDMAP",
+    2: "IVFFLAT",
+    3: "IVFSQ8",
+    4: "NSG",
+    5: "IVFSQ8H",
+    6: "PQ",
+    11: "HNSW",
+    12: "ANNOY",
+}
+
+_NOT_IMPLEMENTED = {
+    IndexType.RNSG: "RNSG",
+    IndexType.IVF_SQ8H: "IVF_SQ8H",
+    IndexType.ANNOY: "ANNOY",
+}
+_IVF = (IndexType.IVF_FLAT, IndexType.IVF_SQ8, IndexType.IVF_SQ8H, IndexType.IVF_PQ)
+_MATCH_METRICS = (MetricType.SUBSTRUCTURE, MetricType.SUPERSTRUCTURE)
+
+# Parameter ranges of Milvus 1.1 (ValidationUtil.cpp), all inclusive.
+NLIST = (1, 65536)
+NPROBE = (1, 65536)
+PQ_NBITS = (1, 16)
+HNSW_M = (4, 64)
+HNSW_EF_CONSTRUCTION = (8, 512)
+HNSW_EF_MAX = 32768
+NSG_BUILD = {
+    "search_length": (10, 300),
+    "out_degree": (5, 300),
+    "candidate_pool_size": (50, 1000),
+    "knng": (5, 300),
+}
+NSG_SEARCH_LENGTH = (10, 300)
+ANNOY_N_TREES = (1, 1024)
+
+# Search defaults when a segment's index type differs from the collection's current one (e.g. an
+# index built before drop_index/create_index) and the request carries no parameter for it.
+_DEFAULT_NPROBE = 16
+_DEFAULT_EF = 64
+
+
+def is_binary(metric: int) -> bool:
+    """Binary metrics (HAMMING..SUPERSTRUCTURE) take packed uint8 vectors (``binary_data``)."""
+    return int(metric) in (3, 4, 5, 6, 7)
+
+
+# ---------------------------------------------------------------------------------------------
+# parameter checks
+
+
+def _int_param(params: dict, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    if name not in params:
+        raise MilvusError(Code.ILLEGAL_ARGUMENT, f"Parameter list must contain: {name}")
+    value = params[name]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
+        raise MilvusError(Code.ILLEGAL_ARGUMENT, f"Invalid {name}: {value!r} is not an integer")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        valid = f"Valid range is [{lo}, {hi}]" if hi is not None else f"It must be at least {lo}"
+        raise MilvusError(Code.ILLEGAL_ARGUMENT, f"Invalid {name} value: {value}. {valid}")
+    return value
+
+
+def _check_dict(params: Any, what: str) -> dict:
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise MilvusError(Code.ILLEGAL_ARGUMENT, f"{what} must be a JSON object, got {type(params).__name__}")
+    return params
+
+
+def _check_index_type(index_type: int) -> IndexType:
+    try:
+        return IndexType(int(index_type))
+    except (ValueError, TypeError):
+        raise MilvusError(
+            Code.ILLEGAL_INDEX_TYPE,
+            f"Invalid index type: {index_type}. Make sure the index type is in IndexType list.",
+        ) from None
+
+
+def check_index_params(index_type: int, metric: int, dim: int, params: dict) -> None:
+    """Validate create_index as Milvus 1.1 does; raise MilvusError with its code on the first problem."""
+    if int(metric) not in MetricType._value2member_map_:
+        raise MilvusError(
+            Code.ILLEGAL_METRIC_TYPE,
+            f"Invalid index metric type: {metric}. Make sure the metric type is in MetricType list.",
+        )
+    itype = _check_index_type(index_type)
+    if itype == IndexType.IVF_SQ8H:
+        raise MilvusError(
+            Code.ILLEGAL_INDEX_TYPE,
+            "Unsupported index type: 5 (IVF_SQ8H needs the GPU build of Milvus; the lab node is CPU only).",
+        )
+    if is_binary(metric):
+        if itype not in (IndexType.FLAT, IndexType.IVF_FLAT):
+            raise MilvusError(
+                Code.ILLEGAL_INDEX_TYPE,
+                f"Index type {itype.name} does not support binary metric {MetricType(metric).name}; "
+                "binary collections take FLAT or IVF_FLAT.",
+            )
+        if itype != IndexType.FLAT and int(metric) in _MATCH_METRICS:
+            raise MilvusError(
+                Code.ILLEGAL_INDEX_TYPE,
+                f"Metric {MetricType(metric).name} supports only the FLAT index.",
+            )
+    params = _check_dict(params, "Index params")
+    if itype in _IVF:
+        _int_param(params, "nlist", *NLIST)
+    if itype == IndexType.IVF_PQ:
+        m = _int_param(params, "m", 0)
+        if m == 0 or dim % m != 0:
+            raise MilvusError(
+                Code.ILLEGAL_DIMENSION,
+                f"Invalid m: {m}. The collection dimension {dim} must be a multiple of m.",
+            )
+        if "nbits" in params:
+            _int_param(params, "nbits", *PQ_NBITS)
+    elif itype == IndexType.HNSW:
+        _int_param(params, "M", *HNSW_M)
+        _int_param(params, "efConstruction", *HNSW_EF_CONSTRUCTION)
+    elif itype == IndexType.RNSG:
+        for name, rng in NSG_BUILD.items():
+            _int_param(params, name, *rng)
+    elif itype == IndexType.ANNOY:
+        _int_param(params, "n_trees", *ANNOY_N_TREES)
+    if itype in _NOT_IMPLEMENTED:
+        raise MilvusError(
+            Code.ILLEGAL_INDEX_TYPE,
+            f"Index type {_NOT_IMPLEMENTED[itype]} is valid in Milvus 1.1 but the lab node does not implement "
+            "it; use FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ or HNSW.",
+        )
+
+
+def check_search_params(index_type: int, params: dict, topk: int) -> None:
+    """Validate search params against the collection's current index type (FLAT ignores them)."""
+    itype = _check_index_type(index_type)
+    params = _check_dict(params, "Search params")
+    if itype in _IVF:
+        _int_param(params, "nprobe", *NPROBE)
+    elif itype == IndexType.HNSW:
+        _int_param(params, "ef", int(topk), HNSW_EF_MAX)
+    elif itype == IndexType.RNSG:
+        _int_param(params, "search_length", *NSG_SEARCH_LENGTH)
+    elif itype == IndexType.ANNOY:
+        _int_param(params, "search_k")
+
+
+# ---------------------------------------------------------------------------------------------
+# exact search
+
+
+def _faiss_metric(metric: int) -> int:
+    return faiss.METRIC_INNER_PRODUCT if int(metric) == MetricType.IP else faiss.METRIC_L2
+
+
+def _live_selector(deleted: np.ndarray | None, n: int) -> tuple[Any, np.ndarray | None]:
+    """(faiss IDSelectorBitmap of live rows, its bitmap) or (None, None) when nothing is deleted.
+
+    The caller must keep the bitmap referenced while faiss searches: the selector points into it.
+    """
+    if deleted is None:
+        return None, None
+    mask = np.asarray(deleted, dtype=bool)
+    if mask.shape != (n,):
+        raise ValueError(f"deleted mask has shape {mask.shape}, expected ({n},)")
+    if not mask.any():
+        return None, None
+    bitmap = np.packbits(~mask, bitorder="little")
+    return faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap)), bitmap
+
+
+def _as_float(a: np.ndarray, what: str) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"{what} must be 2-D, got shape {a.shape}")
+    return a
+
+
+def _as_codes(a: np.ndarray, what: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype != np.uint8 or a.ndim != 2:
+        raise ValueError(f"{what} must be packed uint8 of shape (n, dim // 8), got {a.dtype} {a.shape}")
+    return np.ascontiguousarray(a)
+
+
+def _finish(d: np.ndarray, i: np.ndarray, metric: int) -> tuple[np.ndarray, np.ndarray]:
+    """faiss pads with ids -1 and +-FLT_MAX; normalise padding distances to +-inf."""
+    d = np.ascontiguousarray(d, dtype=np.float32)
+    i = np.ascontiguousarray(i, dtype=np.int64)
+    pad = i < 0
+    if pad.any():
+        d[pad] = _topk.pad_value(metric)
+    return d, i
+
+
+def _float_knn(
+    vectors: np.ndarray, queries: np.ndarray, w: int, metric: int, sel: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    nq, dim = queries.shape
+    n = vectors.shape[0]
+    d = np.empty((nq, w), dtype=np.float32)
+    i = np.empty((nq, w), dtype=np.int64)
+    sp = faiss.swig_ptr
+    if int(metric) == MetricType.IP:
+        faiss.knn_inner_product(sp(queries), sp(vectors), dim, nq, n, w, sp(d), sp(i), sel)
+    else:
+        faiss.knn_L2sqr(sp(queries), sp(vectors), dim, nq, n, w, sp(d), sp(i), None, sel)
+    return d, i
+
+
+def brute_force(
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    topk: int,
+    metric: int,
+    deleted: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact search of a raw segment; same output convention as ``SegmentIndex.search``."""
+    if is_binary(metric):
+        codes = _as_codes(vectors, "vectors")
+        q = _as_codes(queries, "queries")
+        if q.shape[1] != codes.shape[1]:
+            raise MilvusError(
+                Code.ILLEGAL_DIMENSION, "The query dimension must equal the collection dimension."
+            )
+        w = min(int(topk), codes.shape[0])
+        mask = None if deleted is None else np.asarray(deleted, dtype=bool)
+        return _binary_topk(codes, None, q, w, metric, mask)
+    x = _as_float(vectors, "vectors")
+    q = _as_float(queries, "queries")
+    if q.shape[1] != x.shape[1]:
+        raise MilvusError(Code.ILLEGAL_DIMENSION, "The query dimension must equal the collection dimension.")
+    w = min(int(topk), x.shape[0])
+    if w <= 0:
+        return _topk.empty(q.shape[0], metric)
+    sel, _bitmap = _live_selector(deleted, x.shape[0])
+    d, i = _float_knn(x, q, w, metric, sel)
+    return _finish(d, i, metric)
+
+
+# ---- binary metrics in numpy ------------------------------------------------------------------
+
+_CHUNK_ELEMS = 1 << 22  # bound on nq * rows * words per distance block (~32 MB of uint64)
+
+
+def _words(codes: np.ndarray) -> np.ndarray:
+    """View packed codes as uint64 words when the width allows it (8x fewer popcounts)."""
+    if codes.shape[1] % 8 == 0 and codes.flags.c_contiguous:
+        return codes.view(np.uint64)
+    return codes
+
+
+def _binary_distances(q: np.ndarray, x: np.ndarray, metric: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distances (nq, m) float32, valid (nq, m) bool) of packed queries vs packed rows."""
+    a = q[:, None, :]
+    b = x[None, :, :]
+    m = int(metric)
+    if m == MetricType.HAMMING:
+        dist = np.bitwise_count(a ^ b).sum(axis=2, dtype=np.int64).astype(np.float32)
+        return dist, np.ones(dist.shape, dtype=bool)
+    if m in (MetricType.JACCARD, MetricType.TANIMOTO):
+        inter = np.bitwise_count(a & b).sum(axis=2, dtype=np.int64)
+        union = np.bitwise_count(a | b).sum(axis=2, dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            jac = np.where(union == 0, 1.0, 1.0 - inter / np.maximum(union, 1))
+            if m == MetricType.TANIMOTO:
+                jac = 0.0 - np.log2(1.0 - jac)  # 0.0 - x: identical rows give 0.0, not -0.0
+        return jac.astype(np.float32), np.ones(jac.shape, dtype=bool)
+    if m == MetricType.SUBSTRUCTURE:  # the query's bits are all set in the row
+        ok = ((a & b) == a).all(axis=2)
+    elif m == MetricType.SUPERSTRUCTURE:  # the row's bits are all set in the query
+        ok = ((a & b) == b).all(axis=2)
+    else:
+        raise MilvusError(Code.ILLEGAL_METRIC_TYPE, f"Metric {metric} is not a binary metric.")
+    return np.zeros(ok.shape, dtype=np.float32), ok
+
+
+def _binary_topk(
+    codes: np.ndarray,
+    rows: np.ndarray | None,
+    queries: np.ndarray,
+    w: int,
+    metric: int,
+    deleted: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-w of ``queries`` over ``codes[rows]`` (all rows when None); offsets are row numbers."""
+    nq = queries.shape[0]
+    if w <= 0:
+        return _topk.empty(nq, metric)
+    if rows is None:
+        rows = np.arange(codes.shape[0], dtype=np.int64)
+    if deleted is not None and deleted.any():
+        rows = rows[~deleted[rows]]
+    xq = _words(np.ascontiguousarray(queries))
+    step = max(1, _CHUNK_ELEMS // max(1, nq * xq.shape[1]))
+    best_d, best_i = _topk.empty(nq, metric)
+    for start in range(0, len(rows), step):
+        part = rows[start : start + step]
+        dist, ok = _binary_distances(xq, _words(np.ascontiguousarray(codes[part])), metric)
+        ids = np.broadcast_to(part, dist.shape).copy()
+        ids[~ok] = -1
+        best_d, best_i = _topk.merge([(best_d, best_i), (dist, ids)], w, metric)
+    if best_i.shape[1] < w:  # fewer reachable rows than w: pad to the segment's width
+        pd, pi = _topk.empty(nq, metric, w - best_i.shape[1])
+        best_d, best_i = np.hstack([best_d, pd]), np.hstack([best_i, pi])
+    return best_d, best_i
+
+
+# ---------------------------------------------------------------------------------------------
+# segment index
+
+_MAGIC = b"LKSI"
+_VERSION = 1
+
+
+class SegmentIndex:
+    """A built index over one segment's vectors (row offsets 0..n-1)."""
+
+    index_type: int
+    metric: int
+    dim: int
+    params: dict
+    nbytes: int
+
+    def __init__(self) -> None:
+        self.index_type = IndexType.FLAT
+        self.metric = MetricType.L2
+        self.dim = 0
+        self.params = {}
+        self.nbytes = 0
+        self.ntotal = 0
+        self.effective: dict = {}  # parameters faiss actually got (nlist/nbits clamped for small segments)
+        self._index: Any = None  # faiss Index (float) or IndexBinaryFlat quantizer (binary IVF)
+        self._codes: np.ndarray | None = None  # binary: packed rows (n, dim // 8)
+        self._assign: np.ndarray | None = None  # binary IVF: list number of each row
+        self._order: np.ndarray | None = None  # binary IVF: rows grouped by list
+        self._bounds: np.ndarray | None = None  # binary IVF: list l is _order[_bounds[l]:_bounds[l+1]]
+
+    # ---- build ------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, index_type: int, metric: int, params: dict) -> SegmentIndex:
+        """Train and fill an index. float32 (n, dim) vectors, or uint8 (n, dim // 8) for binary metrics."""
+        binary = is_binary(metric)
+        data = _as_codes(vectors, "vectors") if binary else _as_float(vectors, "vectors")
+        dim = data.shape[1] * (8 if binary else 1)
+        params = dict(params or {})
+        check_index_params(index_type, metric, dim, params)
+        self = cls()
+        self.index_type, self.metric, self.dim, self.params = int(index_type), int(metric), dim, params
+        self.ntotal = n = data.shape[0]
+        itype = IndexType(self.index_type)
+        if n == 0 and itype != IndexType.FLAT:
+            raise MilvusError(Code.BUILD_INDEX_ERROR, f"Cannot build {itype.name} over an empty segment.")
+        try:
+            if binary:
+                self._build_binary(data, itype)
+            else:
+                self._build_float(data, itype)
+        except RuntimeError as e:  # faiss reports training problems as RuntimeError
+            raise MilvusError(Code.BUILD_INDEX_ERROR, f"Building {itype.name} failed: {e}") from e
+        self.nbytes = self._estimate_nbytes()
+        return self
+
+    def _build_float(self, x: np.ndarray, itype: IndexType) -> None:
+        n, d = x.shape
+        fm = _faiss_metric(self.metric)
+        p = self.params
+        if itype == IndexType.FLAT:
+            index = faiss.IndexFlat(d, fm)
+        elif itype == IndexType.HNSW:
+            index = faiss.IndexHNSWFlat(d, int(p["M"]), fm)
+            index.hnsw.efConstruction = int(p["efConstruction"])
+            self.effective = {"M": int(p["M"]), "efConstruction": int(p["efConstruction"])}
+        else:
+            # faiss k-means needs at least one training row per centroid, so a segment smaller than
+            # nlist gets nlist = n (Milvus only indexes segments of >= 4096 rows; tests use fewer).
+            nlist = min(int(p["nlist"]), n)
+            self.effective = {"nlist": nlist}
+            if itype == IndexType.IVF_FLAT:
+                spec = f"IVF{nlist},Flat"
+            elif itype == IndexType.IVF_SQ8:
+                spec = f"IVF{nlist},SQ8"
+            else:  # IVF_PQ
+                m = int(p["m"])
+                # Same for the PQ codebooks: 2**nbits centroids per sub-quantizer need that many rows.
+                nbits = min(int(p.get("nbits", 8)), max(1, int(math.log2(n))))
+                self.effective.update(m=m, nbits=nbits)
+                spec = f"IVF{nlist},PQ{m}x{nbits}"
+            index = faiss.index_factory(d, spec, fm)
+            index.cp.verbose = False
+            if itype == IndexType.IVF_PQ:
+                # faiss trains each PQ codebook on up to 256 rows per centroid; 64 is 4x faster
+                # on the lab's 2 cores and loses little.
+                index.pq.cp.max_points_per_centroid = 64
+            index.train(x)
+        index.add(x)
+        self._index = index
+
+    def _build_binary(self, codes: np.ndarray, itype: IndexType) -> None:
+        self._codes = codes.copy()
+        if itype == IndexType.FLAT:
+            return
+        n = codes.shape[0]
+        nlist = min(int(self.params["nlist"]), n)  # see _build_float: k-means needs n >= nlist
+        self.effective = {"nlist": nlist}
+        quantizer = faiss.IndexBinaryFlat(self.dim)
+        ivf = faiss.IndexBinaryIVF(quantizer, self.dim, nlist)
+        ivf.cp.verbose = False
+        ivf.train(codes)  # fills `quantizer` with nlist binary centroids
+        del ivf
+        self._index = quantizer
+        _, assign = quantizer.search(codes, 1)
+        self._set_lists(assign[:, 0].astype(np.int32))
+
+    def _set_lists(self, assign: np.ndarray) -> None:
+        self._assign = assign
+        self._order = np.argsort(assign, kind="stable").astype(np.int64)
+        self._bounds = np.searchsorted(assign[self._order], np.arange(self._index.ntotal + 1))
+
+    def _estimate_nbytes(self) -> int:
+        n, d = self.ntotal, self.dim
+        itype = self.index_type
+        if is_binary(self.metric):
+            extra = 0 if self._assign is None else n * 12 + self._index.ntotal * (d // 8)
+            return n * (d // 8) + extra
+        nlist = self.effective.get("nlist", 0)
+        if itype == IndexType.FLAT:
+            return n * d * 4
+        if itype == IndexType.HNSW:
+            return n * d * 4 + n * (int(self.effective["M"]) * 2 * 4 + 16)
+        centroids = nlist * d * 4
+        if itype == IndexType.IVF_FLAT:
+            return n * (d * 4 + 8) + centroids
+        if itype == IndexType.IVF_SQ8:
+            return n * (d + 8) + centroids + 2 * d * 4
+        m, nbits = self.effective["m"], self.effective["nbits"]
+        return n * ((m * nbits + 7) // 8 + 8) + centroids + (1 << nbits) * d * 4
+
+    # ---- search -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        queries: np.ndarray,
+        topk: int,
+        params: dict,
+        deleted: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k row offsets of the segment (width min(topk, n), -1 padded), best first per metric."""
+        params = params or {}
+        binary = is_binary(self.metric)
+        q = _as_codes(queries, "queries") if binary else _as_float(queries, "queries")
+        if q.shape[1] * (8 if binary else 1) != self.dim:
+            raise MilvusError(
+                Code.ILLEGAL_DIMENSION, "The query dimension must equal the collection dimension."
+            )
+        w = min(int(topk), self.ntotal)
+        if w <= 0:
+            return _topk.empty(q.shape[0], self.metric)
+        if binary:
+            mask = None if deleted is None else np.asarray(deleted, dtype=bool)
+            if mask is not None and mask.shape != (self.ntotal,):
+                raise ValueError(f"deleted mask has shape {mask.shape}, expected ({self.ntotal},)")
+            if self._assign is None:
+                return _binary_topk(self._codes, None, q, w, self.metric, mask)
+            return self._binary_ivf_search(q, w, params, mask)
+        sel, _bitmap = _live_selector(deleted, self.ntotal)  # _bitmap stays alive for the search
+        sp = self._search_params(params, w, sel)
+        if sp is None:
+            d, i = self._index.search(q, w)
+        else:
+            d, i = self._index.search(q, w, params=sp)
+        return _finish(d, i, self.metric)
+
+    def _search_params(self, params: dict, w: int, sel: Any) -> Any:
+        itype = self.index_type
+        if itype in _IVF:
+            nprobe = min(int(params.get("nprobe", _DEFAULT_NPROBE)), self.effective["nlist"])
+            return faiss.SearchParametersIVF(nprobe=max(1, nprobe), sel=sel)
+        if itype == IndexType.HNSW:
+            ef = max(int(params.get("ef", _DEFAULT_EF)), w)
+            return faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
+        return None if sel is None else faiss.SearchParameters(sel=sel)
+
+    def _binary_ivf_search(
+        self, q: np.ndarray, w: int, params: dict, deleted: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        nlist = self._index.ntotal
+        nprobe = max(1, min(int(params.get("nprobe", _DEFAULT_NPROBE)), nlist))
+        _, probes = self._index.search(q, nprobe)
+        ds, is_ = [], []
+        for qi in range(q.shape[0]):
+            lists = probes[qi][probes[qi] >= 0]
+            rows = np.concatenate([self._order[self._bounds[lst] : self._bounds[lst + 1]] for lst in lists])
+            d, i = _binary_topk(self._codes, rows, q[qi : qi + 1], w, self.metric, deleted)
+            ds.append(d)
+            is_.append(i)
+        return np.vstack(ds), np.vstack(is_)
+
+    # ---- serialization ----------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """``LKSI`` + u8 version + u32 header length + header JSON + sections (lengths in the header).
+
+        Sections: the faiss index (serialize_index / serialize_index_binary for the binary IVF
+        quantizer), then for binary segments the packed codes and the IVF list numbers.
+        """
+        sections: list[bytes] = []
+        if self._index is not None:
+            if is_binary(self.metric):
+                sections.append(faiss.serialize_index_binary(self._index).tobytes())
+            else:
+                sections.append(faiss.serialize_index(self._index).tobytes())
+        else:
+            sections.append(b"")
+        if self._codes is not None:
+            sections.append(self._codes.tobytes())
+            sections.append(b"" if self._assign is None else self._assign.astype("<i4").tobytes())
+        header = {
+            "index_type": self.index_type,
+            "metric": self.metric,
+            "dim": self.dim,
+            "params": self.params,
+            "effective": self.effective,
+            "ntotal": self.ntotal,
+            "sections": [len(s) for s in sections],
+        }
+        hb = json.dumps(header, sort_keys=True).encode()
+        return b"".join([_MAGIC, struct.pack("<BI", _VERSION, len(hb)), hb, *sections])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SegmentIndex:
+        """Inverse of ``to_bytes``; a damaged or foreign blob raises MilvusError(FILE_NOT_FOUND)."""
+        mv = memoryview(data)
+        try:
+            if bytes(mv[:4]) != _MAGIC:
+                raise ValueError("bad magic")
+            version, hlen = struct.unpack_from("<BI", mv, 4)
+            if version != _VERSION:
+                raise ValueError(f"unknown version {version}")
+            pos = 9 + hlen
+            header = json.loads(bytes(mv[9:pos]))
+            sections = []
+            for length in header["sections"]:
+                if pos + length > len(mv):
+                    raise ValueError("truncated")
+                sections.append(mv[pos : pos + length])
+                pos += length
+        except (ValueError, KeyError, struct.error) as e:
+            raise MilvusError(Code.FILE_NOT_FOUND, f"Index file is damaged or not a lab index: {e}") from e
+        self = cls()
+        self.index_type, self.metric, self.dim = header["index_type"], header["metric"], header["dim"]
+        self.params, self.effective, self.ntotal = header["params"], header["effective"], header["ntotal"]
+        blob = np.frombuffer(sections[0], dtype=np.uint8)
+        if is_binary(self.metric):
+            self._codes = (
+                np.frombuffer(sections[1], dtype=np.uint8).reshape(self.ntotal, self.dim // 8).copy()
+            )
+            if len(blob):
+                self._index = faiss.deserialize_index_binary(blob)
+                self._set_lists(np.frombuffer(sections[2], dtype="<i4").astype(np.int32))
+        else:
+            self._index = faiss.deserialize_index(blob)
+        self.nbytes = self._estimate_nbytes()
+        return self

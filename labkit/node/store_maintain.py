@@ -1,0 +1,343 @@
+"""Index builds, merges, compaction, cleanup and the background threads of the Store (a mixin).
+
+Everything here runs on the rw node only (ro nodes start no threads). Heavy work (reading
+segments, building an index, writing merged files) happens outside the write lock, under
+``_build_lock`` (one at a time); the switch of TableFiles rows happens under the write lock in a
+single UPDATE, after deletes that arrived in between were carried over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+
+import numpy as np
+
+from labkit.node import meta as m
+from labkit.node import segments as seg
+from labkit.node.cache import LoadedSegment
+from labkit.node.errors import Code, MilvusError
+
+log = logging.getLogger("labkit.node.store")
+
+BUILD_MIN_ROWS = 4096  # TO_INDEX files smaller than this stay raw (brute force)
+FLAT = 1
+
+
+def _layer(nbytes: int) -> int:
+    """Size layer of a file for background merges: 0 below 4 MB, then one per factor of 4."""
+    layer, bound = 0, 4 << 20
+    while nbytes >= bound:
+        layer, bound = layer + 1, bound * 4
+    return layer
+
+
+def _binary(metric: int) -> bool:
+    return int(metric) >= 3
+
+
+class MaintenanceMixin:
+    """Mixed into ``Store``; uses its meta, cache, locks and helpers (``_collection`` ...)."""
+
+    # ================================================================ indexes
+    def describe_index(self, name: str) -> tuple[int, dict]:
+        c = self._collection(name)
+        return int(c["engine_type"]), json.loads(c["index_params"] or "{}")
+
+    def create_index(self, name: str, index_type: int, params: dict) -> None:
+        from labkit.node import engine
+
+        self._writable()
+        coll = self._collection(name)
+        engine.check_index_params(int(index_type), int(coll["metric_type"]), int(coll["dimension"]), params or {})
+        with self._build_lock:
+            with self._lock:
+                coll = self._collection(name)
+                same = int(coll["engine_type"]) == int(index_type) and json.loads(coll["index_params"] or "{}") == (params or {})
+                if not same:
+                    self._drop_index_locked(name)
+                    for t in self._all_tables(name):
+                        self._meta.update_table(t, engine_type=int(index_type), index_params=params or {})
+                self._flush_locked([name])
+            if int(index_type) == FLAT:
+                return
+            self._merge_collection(name, force=True)
+            with self._lock:
+                raw = [f for f in self._meta.files(self._all_tables(name), (m.RAW,)) if int(f["row_count"]) >= BUILD_MIN_ROWS]
+                self._meta.update_files([f["id"] for f in raw], file_type=m.TO_INDEX)
+            self._build_pending(name)
+
+    def drop_index(self, name: str) -> None:
+        self._writable()
+        with self._build_lock, self._lock:
+            self._collection(name)
+            self._drop_index_locked(name)
+            for t in self._all_tables(name):
+                self._meta.update_table(t, engine_type=FLAT, index_params={})
+
+    def _drop_index_locked(self, name: str) -> None:
+        tables = self._all_tables(name)
+        idx = self._meta.files(tables, (m.INDEX, m.NEW_INDEX))
+        back = self._meta.files(tables, (m.BACKUP, m.TO_INDEX))
+        self._meta.set_file_types({**{int(f["id"]): m.TO_DELETE for f in idx}, **{int(f["id"]): m.RAW for f in back}})
+        gone = {int(f["id"]) for f in idx}
+        self.cache.evict_where(lambda s: s.file_row_id in gone)
+
+    def _build_pending(self, name: str | None = None) -> int:
+        """Build indexes of TO_INDEX files with enough rows; returns how many were built."""
+        built = 0
+        names = [name] if name else self.list_collections()
+        for cname in names:
+            coll = self._meta.table(cname)
+            if coll is None or int(coll["engine_type"]) == FLAT:
+                continue
+            for f in self._meta.files(self._all_tables(cname), (m.TO_INDEX,)):
+                key = (int(f["id"]), coll["engine_type"], coll["index_params"])
+                if int(f["row_count"]) < BUILD_MIN_ROWS or self._stop.is_set():
+                    continue
+                if name is None and key in self._failed_builds:
+                    continue  # the background does not retry a failed build; create_index does
+                try:
+                    built += self._build_one(coll, f)
+                except MilvusError:
+                    raise
+                except Exception as exc:
+                    self._failed_builds.add(key)
+                    raise MilvusError(Code.BUILD_INDEX_ERROR, f"Building the index of file {f['id']} failed: {exc}") from exc
+        return built
+
+    def _build_one(self, coll: dict, f: dict) -> int:
+        from labkit.node.engine import SegmentIndex
+
+        binary = _binary(coll["metric_type"])
+        dim = int(coll["dimension"])
+        d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
+        vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
+        itype, params = int(coll["engine_type"]), json.loads(coll["index_params"] or "{}")
+        file_id = str(m.ids.take())
+        row_id = self._meta.insert_file(
+            table_id=f["table_id"], segment_id=f["segment_id"], file_id=file_id, engine_type=itype,
+            file_type=m.NEW_INDEX, row_count=f["row_count"], flush_lsn=f["flush_lsn"],
+        )
+        try:
+            index = SegmentIndex.build(vectors, itype, int(coll["metric_type"]), params)
+            size = seg.write_index(d, file_id, itype, index.to_bytes())
+        except Exception:
+            self._meta.update_files([row_id], file_type=m.TO_DELETE)
+            raise
+        with self._lock:
+            now = self._meta.table(coll["table_id"])
+            cur = self._meta.files_by_id([f["id"]])
+            if (now is None or int(now["engine_type"]) != itype or json.loads(now["index_params"] or "{}") != params
+                    or not cur or cur[0]["file_type"] != m.TO_INDEX):
+                self._meta.update_files([row_id], file_type=m.TO_DELETE)  # index changed or file gone meanwhile
+                return 0
+            self._meta.update_files([row_id], file_size=size, row_count=cur[0]["row_count"])
+            self._meta.set_file_types({row_id: m.INDEX, int(f["id"]): m.BACKUP})
+            self.cache.evict(int(f["id"]))
+            loaded = LoadedSegment(
+                file_row_id=row_id, table_id=f["table_id"], segment_id=f["segment_id"], file_id=file_id,
+                file_type=m.INDEX, updated_time=m.now_us(), metric=int(coll["metric_type"]), dim=dim,
+                ids=self._segment_uids(f["table_id"], f["segment_id"]), index=index, seg_dir=d,
+            )
+            loaded.set_deleted(seg.read_deleted(d))
+            self.cache.put(loaded)
+        return 1
+
+    # ================================================================ merge / compact
+    def _merge_collection(self, name: str, force: bool = False) -> int:
+        """Merge small RAW files of each partition up to index_file_size; returns merges done.
+
+        Background merges only combine files of the same size layer (4 MB, 16 MB, 64 MB, ...),
+        as 1.1's layered strategy does, so a big merged file is not rewritten with every small
+        flush (that would also make read-only nodes reload it after every flush).
+        ``force`` (create_index) merges all small files.
+        """
+        coll = self._meta.table(name)
+        if coll is None:
+            return 0
+        limit = int(coll["index_file_size"])
+        merges = 0
+        for table_id in self._all_tables(name):
+            small = [f for f in self._meta.files([table_id], (m.RAW,)) if int(f["file_size"]) < limit]
+            buckets: dict[int, list[dict]] = defaultdict(list)
+            for f in small:
+                buckets[0 if force else _layer(int(f["file_size"]))].append(f)
+            for files in buckets.values():
+                group: list[dict] = []
+                size = 0
+                for f in files:
+                    group.append(f)
+                    size += int(f["file_size"])
+                    if size >= limit:
+                        merges += self._merge_group(coll, table_id, group)
+                        group, size = [], 0
+                if len(group) >= 2:
+                    merges += self._merge_group(coll, table_id, group)
+        return merges
+
+    def _merge_group(self, coll: dict, table_id: str, group: list[dict]) -> int:
+        if len(group) < 2:
+            return 0
+        return self._rewrite(coll, table_id, group, force_index=False)
+
+    def compact(self, name: str, threshold: float = 0.1) -> None:
+        self._writable()
+        with self._build_lock:
+            coll = self._collection(name)
+            rebuilt = False
+            for f in self._meta.files(self._all_tables(name)):
+                if int(f["file_size"]) == 0:
+                    continue
+                d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
+                n = len(self._segment_uids(f["table_id"], f["segment_id"]))
+                gone = seg.read_deleted(d).size
+                if n and gone / n > threshold:
+                    group = self._meta.files([f["table_id"]], (m.RAW, m.TO_INDEX, m.INDEX, m.BACKUP))
+                    group = [g for g in group if g["segment_id"] == f["segment_id"]]
+                    raw = [g for g in group if g["file_id"] == g["segment_id"]]
+                    extra = [g for g in group if g["file_id"] != g["segment_id"]]
+                    rebuilt |= bool(self._rewrite(coll, f["table_id"], raw, force_index=f["file_type"] != m.RAW, retire=extra))
+            if rebuilt:
+                self._build_pending(name)
+
+    def _rewrite(self, coll: dict, table_id: str, sources: list[dict], force_index: bool, retire: list[dict] | None = None) -> int:
+        """One new segment from the live rows of ``sources`` (raw files); sources -> TO_DELETE.
+
+        The new files are written under a NEW_MERGE row outside the write lock; the switch (new row
+        searchable, sources TO_DELETE) happens under it, after carrying over deletes that arrived
+        in between.
+        """
+        binary = _binary(coll["metric_type"])
+        dim = int(coll["dimension"])
+        width = dim // 8 if binary else dim
+        vecs, idss, maps = [], [], []
+        start = 0
+        for f in sources:
+            d = seg.segment_dir(self.storage, table_id, f["segment_id"])
+            v = seg.read_vectors(d, f["segment_id"], width, binary)
+            ids = self._segment_uids(table_id, f["segment_id"])
+            keep = np.ones(len(ids), dtype=bool)
+            keep[seg.read_deleted(d)] = False
+            newpos = np.full(len(ids), -1, dtype=np.int64)
+            newpos[keep] = np.arange(start, start + int(keep.sum()))
+            start += int(keep.sum())
+            vecs.append(v[keep])
+            idss.append(ids[keep])
+            maps.append((d, newpos))
+        retired = [int(f["id"]) for f in sources] + [int(r["id"]) for r in retire or []]
+        row_id, file_id = 0, ""
+        if start:
+            ids = np.concatenate(idss)
+            vectors = np.ascontiguousarray(np.concatenate(vecs))
+            del vecs
+            file_id = str(m.ids.take())
+            lsn = max(int(f["flush_lsn"]) for f in sources)
+            row_id = self._meta.insert_file(
+                table_id=table_id, segment_id=file_id, file_id=file_id, engine_type=int(coll["engine_type"]),
+                file_type=m.NEW_MERGE, file_size=0, row_count=0, flush_lsn=lsn,
+            )
+            nd = seg.segment_dir(self.storage, table_id, file_id)
+            seg.write_raw(nd, file_id, vectors, ids)
+        with self._lock:
+            cur = {int(r["id"]): r for r in self._meta.files_by_id([f["id"] for f in sources])}
+            if any(int(f["id"]) not in cur or cur[int(f["id"])]["file_type"] != f["file_type"] for f in sources):
+                if row_id:
+                    self._meta.update_files([row_id], file_type=m.TO_DELETE)
+                return 0  # dropped or changed meanwhile
+            if row_id:
+                late = [newpos[now][newpos[now] >= 0] for d, newpos in maps for now in [seg.read_deleted(d)]]
+                late_arr = np.unique(np.concatenate(late)).astype(np.int32) if late else np.empty(0, np.int32)
+                if late_arr.size:
+                    seg.write_deleted(nd, late_arr)
+                ftype = self._file_type_for(coll, vectors.nbytes, force_index=force_index)
+                self._meta.update_files([row_id], file_size=int(vectors.nbytes), row_count=len(ids) - int(late_arr.size))
+                self._cache_raw(coll, row_id, table_id, file_id, ftype, ids, vectors, late_arr)
+            self._meta.set_file_types({**{i: m.TO_DELETE for i in retired}, **({row_id: ftype} if row_id else {})})
+            gone = set(retired)
+            self.cache.evict_where(lambda s: s.file_row_id in gone)
+        return 1
+
+    # ================================================================ cleanup
+    def _clean_shadow_files(self) -> None:
+        """At start (rw): unfinished NEW / NEW_MERGE / NEW_INDEX rows of a crashed run go away."""
+        shadow = self._meta.files_of_type((m.NEW, m.NEW_MERGE, m.NEW_INDEX))
+        self._meta.update_files([f["id"] for f in shadow], file_type=m.TO_DELETE, updated_time=0)
+
+    def _cleanup(self, force: bool = False) -> int:
+        cutoff = m.now_us() - int(self.settings.file_cleanup_timeout * 1e6)
+        removed = 0
+        with self._lock:
+            for f in self._meta.files_of_type((m.TO_DELETE,)):
+                if not force and int(f["updated_time"]) > cutoff:
+                    continue
+                d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
+                if f["file_id"] != f["segment_id"]:
+                    seg.remove_index(d, f["file_id"])
+                else:
+                    seg.remove_segment(d)
+                    self._uids.pop((f["table_id"], f["segment_id"]), None)
+                self._meta.delete_files([f["id"]])
+                removed += 1
+        return removed
+
+    # ================================================================ background threads
+    def _flush_loop(self) -> None:
+        interval = float(self.settings.auto_flush_interval)
+        while not self._stop.wait(interval if interval > 0 else 1.0):
+            if interval <= 0:
+                continue
+            try:
+                with self._lock:
+                    if self._buffers:
+                        self._flush_locked(None)
+            except Exception:  # noqa: BLE001 - keep the loop alive; the next tick retries
+                log.exception("auto flush failed")
+
+    def _maintain_loop(self) -> None:
+        while not self._stop.wait(self.maintenance_interval):
+            try:
+                self.maintain()
+            except Exception:  # noqa: BLE001
+                log.exception("background maintenance failed")
+
+    def maintain(self) -> dict:
+        """One pass of merge, index build and cleanup (what the background thread runs)."""
+        merged = built = 0
+        with self._build_lock:
+            for name in self.list_collections():
+                if self._stop.is_set():
+                    break
+                merged += self._merge_collection(name)
+            built = self._build_pending()
+        removed = self._cleanup()
+        return {"merged": merged, "built": built, "removed": removed}
+
+    def _preload_loop(self) -> None:
+        while not self._stop.wait(self.settings.preload_interval):
+            try:
+                self.preload_new()
+            except Exception:  # noqa: BLE001
+                log.exception("preload poll failed")
+
+    def preload_new(self) -> int:
+        """ro + preload: load searchable files not yet cached; returns how many were loaded."""
+        loaded = 0
+        live: set[int] = set()
+        for coll in self._meta.collections():
+            files = self._meta.files(self._all_tables(coll["table_id"]))
+            live.update(int(f["id"]) for f in files)
+            for f in files:
+                if self._stop.is_set():
+                    return loaded
+                if self.cache.peek(int(f["id"])) is None:
+                    try:
+                        self._load(f, coll)
+                        loaded += 1
+                    except MilvusError:
+                        pass  # not visible on this mount yet: next poll
+        # merged away or dropped; ids above the newest one read here may be rows a search just loaded
+        newest = max(live, default=0)
+        self.cache.evict_where(lambda s: s.file_row_id not in live and s.file_row_id <= newest)
+        return loaded

@@ -1,0 +1,46 @@
+"""``python -m labkit.router [--env-file FILE] [--port N]``: run the Mishards-compatible router.
+
+Settings come from the environment and ``--env-file`` (Mishards's variable names; see
+``labkit.router.config``). Stops cleanly on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from labkit.errors import LabError
+from labkit.router import config, server
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m labkit.router", description=__doc__.splitlines()[0])
+    ap.add_argument("--env-file", help="a Mishards-style .env file (environment variables win)")
+    ap.add_argument("--port", type=int, help="client port (overrides SERVER_PORT)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = config.load(env_file=args.env_file)
+        if args.port:
+            cfg.server_port = args.port
+        grpc_server, router = server.serve(cfg)
+    except LabError as exc:
+        print(f"labkit router: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server.wait_forever(grpc_server, stop)
+    finally:
+        router.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,447 @@
+"""The router's gRPC service: Milvus 1.1 wire protocol in front of a cluster of lab nodes.
+
+Every RPC but the searches is passed through to the rw node as raw bytes (a generic handler
+with identity (de)serializers: big inserts are never decoded). Search is split the Mishards way:
+the collection's searchable files from MySQL, placed on read nodes by a consistent-hash ring,
+ReloadSegments first where a file's updated_time grew, SearchInFiles to every node at once,
+top-k merged per metric. A failing read node's files move to the others (MAX_RETRY rounds);
+when no read node can serve them the rw node answers the whole search, so a reply is complete
+or an error, never partial.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+import numpy as np
+
+from labkit.compat import messages
+from labkit.errors import LabError
+from labkit.router import merge as merging
+from labkit.router.config import RouterConfig
+from labkit.router.discovery import Discovery
+from labkit.router.meta import CollectionFiles, FileRow, MetaReader
+from labkit.router.ring import Ring
+
+log = logging.getLogger("labkit.router")
+
+pb, status_pb, _ = messages()
+SERVICE = "milvus.grpc.MilvusService"
+PREFIX = f"/{SERVICE}/"
+_METHODS = {m.name: m for m in pb.DESCRIPTOR.services_by_name["MilvusService"].methods}
+
+# Codes that every node would answer alike (bad request, unknown collection): returned as is.
+# Any other failure of a read node sends its files elsewhere.
+FINAL_CODES = frozenset({4, 5, 6, 7, 8, 9, 10, 11, 12, 23})
+UNEXPECTED = 1
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def search_in_files_bytes(file_ids: Sequence[str], search_param: bytes) -> bytes:
+    """SearchInFilesParam{file_id_array=1, search_param=2} around an already-encoded SearchParam."""
+    out = bytearray()
+    for fid in file_ids:
+        raw = fid.encode()
+        out += b"\x0a" + _varint(len(raw)) + raw
+    out += b"\x12" + _varint(len(search_param)) + search_param
+    return bytes(out)
+
+
+def error_reply(method: str, code: int, reason: str) -> bytes:
+    """The method's own reply type carrying ``Status{code, reason}``."""
+    out_name = _METHODS[method].output_type.name if method in _METHODS else "Status"
+    stat = status_pb.Status(error_code=code, reason=reason)
+    if out_name == "Status":
+        return stat.SerializeToString()
+    return getattr(pb, out_name)(status=stat).SerializeToString()
+
+
+def topk_reply(d: np.ndarray, i: np.ndarray, nq: int) -> bytes:
+    if i.size == 0 or not (i >= 0).any():
+        return pb.TopKQueryResult(status=status_pb.Status(), row_num=0).SerializeToString()
+    res = pb.TopKQueryResult(status=status_pb.Status(), row_num=nq)
+    res.ids.extend(i.ravel().tolist())
+    res.distances.extend(d.ravel().tolist())
+    return res.SerializeToString()
+
+
+class NodeClient:
+    """One reused channel per node; raw-bytes callables per method."""
+
+    def __init__(self, addr: str) -> None:
+        self.addr = addr
+        self.channel = grpc.insecure_channel(addr, options=CHANNEL_OPTIONS)
+        self._calls: dict[str, Any] = {}
+
+    def method(self, name: str) -> Any:
+        call = self._calls.get(name)
+        if call is None:
+            call = self._calls[name] = self.channel.unary_unary(PREFIX + name)
+        return call
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class _NodeFailed(Exception):
+    pass
+
+
+class Router:
+    """Routing logic and state; ``handler()`` exposes it as a grpc generic handler."""
+
+    def __init__(self, cfg: RouterConfig, meta: MetaReader | None = None) -> None:
+        self.cfg = cfg
+        self.discovery = Discovery(cfg)
+        self.meta = meta or MetaReader(cfg.db)
+        self._clients: dict[str, NodeClient] = {}
+        self._rings: dict[tuple[str, ...], Ring] = {}
+        self._seen: dict[str, dict[int, int]] = {}  # node -> file id -> updated_time it last searched
+        self._lock = threading.Lock()
+        self.stats = {"searches": 0, "routed": 0, "rw_served": 0, "rerouted_files": 0,
+                      "node_failures": 0, "reloads": 0, "forwarded": 0}
+        self._pool = ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="fanout")
+        self.special: dict[str, Callable[[bytes, Any], bytes]] = {
+            "Search": self.search,
+            "SearchInFiles": self.search_in_files,
+            "Cmd": self.cmd,
+            "ReloadSegments": lambda req, ctx: self.broadcast("ReloadSegments", req, ctx),
+            "ReleaseCollection": lambda req, ctx: self.broadcast("ReleaseCollection", req, ctx),
+            "PreloadCollection": lambda req, ctx: self.broadcast("PreloadCollection", req, ctx),
+        }
+
+    # -- plumbing --------------------------------------------------------------------------
+    def client(self, addr: str) -> NodeClient:
+        with self._lock:
+            c = self._clients.get(addr)
+            if c is None:
+                c = self._clients[addr] = NodeClient(addr)
+            return c
+
+    def ring(self, nodes: Sequence[str]) -> Ring:
+        key = tuple(sorted(nodes))
+        with self._lock:
+            r = self._rings.get(key)
+            if r is None:
+                if len(self._rings) > 32:
+                    self._rings.clear()
+                r = self._rings[key] = Ring(key)
+            return r
+
+    def rw(self) -> str:
+        addr = self.discovery.woserver()
+        if not addr:
+            raise LabError("no rw node is known (WOSERVER unset and no running rw node in the lab)")
+        return addr
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for c in self._clients.values():
+                c.close()
+            self._clients.clear()
+        self.meta.close()
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        router = self
+
+        class _Handler(grpc.GenericRpcHandler):
+            def service(self, details):  # noqa: D102 - grpc API
+                method = details.method
+                if not method.startswith(PREFIX):
+                    return None
+                name = method[len(PREFIX):]
+                fn = router.special.get(name)
+                if fn is None:
+                    def fn(req, ctx, _name=name):
+                        return router.forward(_name, req, ctx)
+                return grpc.unary_unary_rpc_method_handler(router._guard(name, fn))
+
+        return _Handler()
+
+    def _guard(self, name: str, fn: Callable[[bytes, Any], bytes]) -> Callable[[bytes, Any], bytes]:
+        def run(req: bytes, ctx: Any) -> bytes:
+            try:
+                return fn(req, ctx)
+            except LabError as exc:
+                return error_reply(name, UNEXPECTED, f"router: {exc}")
+            except grpc.RpcError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any bug must still answer with a Status
+                log.exception("%s failed", name)
+                return error_reply(name, UNEXPECTED, f"router: {type(exc).__name__}: {exc}")
+        return run
+
+    # -- pass-through ----------------------------------------------------------------------
+    def forward(self, name: str, request: bytes, context: Any, addr: str | None = None) -> bytes:
+        """Send the raw request to the rw node (or ``addr``) and return its raw reply."""
+        addr = addr or self.rw()
+        self.stats["forwarded"] += 1
+        try:
+            return self.client(addr).method(name)(request)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return error_reply(name, UNEXPECTED, f"router: node {addr} is unreachable ({code.name})")
+            if context is not None:
+                context.abort(code, exc.details() or code.name)
+            raise
+
+    def broadcast(self, name: str, request: bytes, context: Any) -> bytes:
+        """The rw node and every live read node; the first failure wins, else the rw reply."""
+        rw = self.rw()
+        targets = [rw] + [n for n in self.discovery.live_nodes() if n != rw]
+        futures = [(addr, self.client(addr).method(name).future(request, timeout=self.cfg.search_timeout))
+                   for addr in targets]
+        first = None
+        for addr, fut in futures:
+            try:
+                raw = fut.result()
+            except grpc.RpcError as exc:
+                return error_reply(name, UNEXPECTED, f"router: {name} on {addr} failed ({exc.code().name})")
+            if first is None:
+                first = raw
+            if status_pb.Status.FromString(raw).error_code:
+                return raw
+        return first or error_reply(name, UNEXPECTED, "router: no node answered")
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, request: bytes, context: Any) -> bytes:
+        self.stats["searches"] += 1
+        param = pb.SearchParam.FromString(request)
+        found = self.meta.collection_files(param.collection_name, list(param.partition_tag_array))
+        if found is None or not found.files or not self.discovery.read_nodes():
+            # unknown collection/tags (the node words the error), nothing flushed, or no read nodes
+            self.stats["rw_served"] += 1
+            return self.forward("Search", request, context)
+        nq = len(param.query_record_array)
+        return self._routed(found, request, nq, param.topk,
+                            fallback=lambda: self.forward("Search", request, context))
+
+    def search_in_files(self, request: bytes, context: Any) -> bytes:
+        self.stats["searches"] += 1
+        param = pb.SearchInFilesParam.FromString(request)
+        ids = list(dict.fromkeys(param.file_id_array))
+        rows = self.meta.files_by_id([int(i) for i in ids]) if all(i.isdigit() for i in ids) else []
+        sp = param.search_param
+        found = self.meta.collection_files(sp.collection_name) if rows else None
+        if found is None or len(rows) != len(ids) or not self.discovery.read_nodes():
+            self.stats["rw_served"] += 1
+            return self.forward("SearchInFiles", request, context)
+        files = CollectionFiles(found.name, found.metric_type, found.dimension, sorted(rows, key=lambda f: f.id))
+        return self._routed(files, sp.SerializeToString(), len(sp.query_record_array), sp.topk,
+                            fallback=lambda: self.forward("SearchInFiles", request, context))
+
+    def _routed(self, found: CollectionFiles, search_param: bytes, nq: int, topk: int,
+                fallback: Callable[[], bytes]) -> bytes:
+        by_id = {f.id: f for f in found.files}
+        pending: list[FileRow] = list(found.files)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        excluded: set[str] = set()
+        for _round in range(self.cfg.max_retry + 1):
+            nodes = [n for n in self.discovery.live_nodes() if n not in excluded]
+            if not nodes:
+                break
+            plan = self.ring(nodes).assign(f.id for f in pending)
+            outcomes = self._fan_out(found.name, plan, by_id, search_param)
+            pending = []
+            for node, (ok, value, _raw) in outcomes.items():
+                if ok == "final":
+                    return value  # a request error every node would give
+                if ok == "ok":
+                    try:
+                        part = merging.split_reply(value.row_num, value.ids, value.distances, nq)
+                    except merging.MergeError as exc:
+                        log.warning("bad reply from %s: %s", node, exc)
+                        ok = "failed"
+                    else:
+                        if part is not None:
+                            parts.append(part)
+                        seen = self._seen.setdefault(node, {})
+                        for fid in plan[node]:
+                            seen[int(fid)] = by_id[int(fid)].updated_time
+                        continue
+                excluded.add(node)
+                self.stats["node_failures"] += 1
+                pending += [by_id[int(fid)] for fid in plan[node]]
+            if not pending:
+                self.stats["routed"] += 1
+                if len(plan) == 1 and _round == 0:
+                    return outcomes[next(iter(plan))][2]  # one node served it all: its reply as is
+                d, i = merging.merge(parts, topk, found.metric_type)
+                return topk_reply(d, i, nq)
+            self.stats["rerouted_files"] += len(pending)
+        # no read node could serve every file: the rw node answers the whole search
+        self.stats["rw_served"] += 1
+        return fallback()
+
+    def _fan_out(self, collection: str, plan: dict[str, list[str]], by_id: dict[int, FileRow],
+                 search_param: bytes) -> dict[str, tuple[str, Any, bytes]]:
+        """SearchInFiles on each node at once -> node -> (outcome, value, raw reply).
+
+        outcome "ok" (value: TopKQueryResult), "final" (a request error to return), "failed" (why).
+        """
+        futures: dict[str, Any] = {}
+        out: dict[str, tuple[str, Any, bytes]] = {}
+        for node, fids in plan.items():
+            try:
+                self._reload_if_changed(node, collection, fids, by_id)
+                body = search_in_files_bytes(fids, search_param)
+                futures[node] = self.client(node).method("SearchInFiles").future(
+                    body, timeout=self.cfg.search_timeout)
+            except _NodeFailed as exc:
+                out[node] = ("failed", str(exc), b"")
+                self.discovery.suspend(node)
+        for node, fut in futures.items():
+            try:
+                raw = fut.result()
+            except grpc.RpcError as exc:
+                log.warning("read node %s failed: %s", node, exc.code().name)
+                self.discovery.suspend(node)
+                out[node] = ("failed", exc.code().name, b"")
+                continue
+            res = pb.TopKQueryResult.FromString(raw)
+            code = res.status.error_code
+            if code == 0:
+                out[node] = ("ok", res, raw)
+            elif code in FINAL_CODES:
+                out[node] = ("final", raw, raw)
+            else:
+                log.warning("read node %s answered %s: %s", node, code, res.status.reason)
+                out[node] = ("failed", res.status.reason, raw)
+        return out
+
+    def _reload_if_changed(self, node: str, collection: str, fids: list[str], by_id: dict[int, FileRow]) -> None:
+        seen = self._seen.get(node, {})
+        stale = [f for f in fids if int(f) in seen and seen[int(f)] < by_id[int(f)].updated_time]
+        if not stale:
+            return
+        req = pb.ReLoadSegmentsParam(collection_name=collection, segment_id_array=stale).SerializeToString()
+        try:
+            raw = self.client(node).method("ReloadSegments")(req, timeout=self.cfg.search_timeout)
+        except grpc.RpcError as exc:
+            raise _NodeFailed(f"ReloadSegments: {exc.code().name}") from None
+        st = status_pb.Status.FromString(raw)
+        if st.error_code:
+            raise _NodeFailed(f"ReloadSegments: {st.reason}")
+        self.stats["reloads"] += len(stale)
+
+    # -- Cmd and introspection --------------------------------------------------------------
+    def topology(self) -> dict:
+        nodes = self.discovery.read_nodes()
+        live = self.discovery.live_nodes()
+        return {
+            "router": f"{self.cfg.server_bind}:{self.cfg.server_port}",
+            "woserver": self.discovery.woserver(),
+            "discovery": self.cfg.discovery,
+            "read_nodes": nodes,
+            "live_nodes": live,
+            "suspended": self.discovery.suspended(),
+            "max_retry": self.cfg.max_retry,
+            "stats": dict(self.stats),
+        }
+
+    def routing(self, collection: str, tags: Sequence[str] = ()) -> dict:
+        """The ring and the file -> node map a search of ``collection`` would use now."""
+        live = self.discovery.live_nodes()
+        ring = self.ring(live)
+        found = self.meta.collection_files(collection, list(tags))
+        files = found.files if found else []
+        plan = ring.assign(f.id for f in files) if live else {}
+        node_of = {fid: n for n, fids in plan.items() for fid in fids}
+        return {
+            "collection": collection,
+            "nodes": list(ring.nodes),
+            "ring": [[round(p, 6), n] for p, n in ring.points()],
+            "files": [
+                {"id": f.id, "table_id": f.table_id, "partition_tag": f.partition_tag or "_default",
+                 "file_type": f.file_type, "row_count": f.row_count, "updated_time": f.updated_time,
+                 "position": round(ring.position(f.id), 6), "node": node_of.get(str(f.id), self.discovery.woserver())}
+                for f in files
+            ],
+            "by_node": plan,
+        }
+
+    def cmd(self, request: bytes, context: Any) -> bytes:
+        text = pb.Command.FromString(request).cmd.strip()
+        verb, _, arg = text.partition(" ")
+        arg = arg.strip()
+        try:
+            if verb == "conn_stats":
+                return self._string(json.dumps(self.topology()))
+            if verb == "add_node":
+                self.discovery.add(arg)
+                return self._string(json.dumps(self.topology()))
+            if verb == "remove_node":
+                self.discovery.remove(arg)
+                return self._string(json.dumps(self.topology()))
+            if verb == "refresh_nodes":
+                self.discovery.refresh()
+                return self._string(json.dumps(self.topology()))
+            if verb == "routing":
+                name, *tags = arg.split()
+                return self._string(json.dumps(self.routing(name, tags)))
+        except (LabError, ValueError) as exc:
+            return pb.StringReply(status=status_pb.Status(error_code=5, reason=f"router: {exc}")).SerializeToString()
+        return self.forward("Cmd", request, context)
+
+    @staticmethod
+    def _string(text: str) -> bytes:
+        return pb.StringReply(status=status_pb.Status(), string_reply=text).SerializeToString()
+
+
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.so_reuseport", 0),
+]
+
+
+def serve(cfg: RouterConfig) -> tuple[grpc.Server, Router]:
+    """Start the router's gRPC server (non-blocking); returns the server and its Router."""
+    router = Router(cfg)
+    server = grpc.server(ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="rpc"),
+                         options=SERVER_OPTIONS)
+    server.add_generic_rpc_handlers([router.handler()])
+    bound = server.add_insecure_port(f"{cfg.server_bind}:{cfg.server_port}")
+    if not bound:
+        router.close()
+        raise LabError(f"The router cannot listen on {cfg.server_bind}:{cfg.server_port} (port in use?).")
+    cfg.server_port = bound
+    server.start()
+    log.info("router listening on %s:%s, rw %s, read nodes %s", cfg.server_bind, bound,
+             cfg.woserver or "(lab state)", ",".join(router.discovery.read_nodes()) or "(none)")
+    return server, router
+
+
+def wait_forever(server: grpc.Server, stop: threading.Event) -> None:
+    while not stop.is_set():
+        stop.wait(0.5)
+    server.stop(grace=1.0).wait(5)
+    time.sleep(0)

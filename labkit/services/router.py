@@ -1,0 +1,197 @@
+"""The Mishards-compatible router as a lab service (kind "router", backend "local").
+
+``ensure()`` writes a Mishards-style env file (``<lab home>/routers/<name>/router.env``, mode 0600:
+it holds the MySQL password) and runs ``python -m labkit.router --env-file ...`` on 19530 when
+free, as the article's clients expect. Options:
+
+- ``lab``: the Lab (MySQL URI, and the rw node from the state); or ``sqlalchemy_uri`` /
+  ``meta_uri`` (mysql://..., e.g. a per-test database);
+- ``woserver``: ``host:port`` of the rw node (default: the lab's running rw node);
+- ``hosts``: read nodes as ``host:port`` strings or node names (static discovery, changeable at
+  runtime with Cmd ``add_node``/``remove_node`` or the hosts file); without it the router
+  follows the lab's running ``ro`` nodes (discovery ``labkit``);
+- ``port``, ``max_retry``, ``max_workers``, ``search_timeout``, ``suspend_seconds``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from labkit import procs
+from labkit.errors import LabError
+from labkit.services.base import Service, ServiceStatus, register
+
+DEFAULT_PORT = 19530
+EXPECT = "labkit.router"
+
+
+def router_version(host: str, port: int, timeout: float = 2.0) -> str | None:
+    """The router's answer to ``server_version()`` (the rw node's version), or None."""
+    try:
+        from milvus import Milvus
+
+        client = Milvus(host, port, pool="SingletonThread", wait_timeout=timeout, try_connect=False,
+                        pre_ping=False)
+        try:
+            status, version = client.server_version(timeout=timeout)
+        finally:
+            client.close()
+        return version if status.OK() else None
+    except Exception:
+        return None
+
+
+def _listening(host: str, port: int) -> bool:
+    return procs.port_open(port, host)
+
+
+def _pick_port(used: set[int]) -> int:
+    """19530 when nothing listens there, else a free ephemeral port.
+
+    The connect probe matters: gRPC listens dual-stack (``[::ffff:127.0.0.1]``), which an IPv4
+    test bind alone does not always notice.
+    """
+    if DEFAULT_PORT not in used and not procs.port_open(DEFAULT_PORT) and procs.port_free(DEFAULT_PORT):
+        return DEFAULT_PORT
+    return procs.free_port(None, avoid=used)
+
+
+@register
+class LocalRouter(Service):
+    kind = "router"
+    backend = "local"
+
+    # -- settings ----------------------------------------------------------------------------
+    def _paths(self) -> dict[str, Path]:
+        home = self.state.dir("routers", self.name)
+        return {"home": home, "env": home / "router.env", "hosts": home / "hosts", "log": home / "router.log"}
+
+    def _sqlalchemy_uri(self) -> str:
+        o = self.options
+        if o.get("sqlalchemy_uri"):
+            return str(o["sqlalchemy_uri"])
+        if o.get("meta_uri"):
+            uri = str(o["meta_uri"])
+            if not uri.startswith("mysql://"):
+                raise LabError(f"The router needs MySQL metadata; {uri.split(':', 1)[0]} is not supported.")
+            return "mysql+pymysql://" + uri[len("mysql://"):] + "?charset=utf8mb4"
+        lab = o.get("lab")
+        if lab is None:
+            raise LabError("The router needs a lab (for the MySQL metadata) or a sqlalchemy_uri.")
+        return lab.sqlalchemy_uri()
+
+    def _addr(self, entry: str) -> str:
+        """A node name from the state, or ``host:port`` as given."""
+        rec = self.state.get(entry)
+        if rec and rec.get("kind") == "node" and rec.get("port"):
+            return f"{rec.get('host', '127.0.0.1')}:{rec['port']}"
+        if ":" not in entry:
+            raise LabError(f"{entry!r} is neither a running node's name nor host:port.")
+        return entry
+
+    def _woserver(self) -> str:
+        if self.options.get("woserver"):
+            return self._addr(str(self.options["woserver"]))
+        for rec in self.state.services().values():
+            if rec.get("kind") == "node" and rec.get("role") == "rw" and procs.alive(rec.get("pid")):
+                return f"{rec.get('host', '127.0.0.1')}:{rec['port']}"
+        raise LabError("Start the rw node before the router (cluster.start_node(lab, 'rw', role='rw')).")
+
+    def _env(self, port: int, hosts_file: Path) -> dict[str, str]:
+        o = self.options
+        env = {
+            "WOSERVER": f"tcp://{self._woserver()}",
+            "SQLALCHEMY_DATABASE_URI": self._sqlalchemy_uri(),
+            "SERVER_PORT": str(port),
+            "MAX_RETRY": str(o.get("max_retry", 3)),
+            "MAX_WORKERS": str(o.get("max_workers", 50)),
+            "SEARCH_TIMEOUT": str(o.get("search_timeout", 15)),
+            "SUSPEND_SECONDS": str(o.get("suspend_seconds", 3)),
+            "LABKIT_HOME": str(self.state.home),
+        }
+        if o.get("hosts") is not None:
+            env["DISCOVERY_CLASS_NAME"] = "static"
+            env["DISCOVERY_STATIC_HOSTS"] = ""
+            env["DISCOVERY_STATIC_HOSTS_FILE"] = str(hosts_file)
+        else:
+            env["DISCOVERY_CLASS_NAME"] = "labkit"
+        return env
+
+    def set_hosts(self, hosts: list[str]) -> list[str]:
+        """Replace the read nodes of a static-discovery router (the router re-reads the file)."""
+        addrs = [self._addr(h) for h in hosts]
+        path = self._paths()["hosts"]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(addrs) + "\n")
+        os.replace(tmp, path)
+        return addrs
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _healthy(self, rec: dict[str, Any]) -> bool:
+        return procs.alive(rec.get("pid"), EXPECT) and _listening(rec.get("host", "127.0.0.1"), int(rec.get("port", 0)))
+
+    def ensure(self) -> dict[str, Any]:
+        rec = self.record
+        if rec and self._healthy(rec):
+            if self.options.get("hosts") is not None:
+                self.set_hosts(list(self.options["hosts"]))
+            return rec
+        if rec.get("pid"):
+            procs.stop(rec["pid"], expect=EXPECT)
+        p = self._paths()
+        used = {int(r["port"]) for n, r in self.state.services().items() if n != self.name and r.get("port")}
+        port = int(self.options.get("port") or _pick_port(used))
+        if self.options.get("hosts") is not None:
+            self.set_hosts(list(self.options["hosts"]))
+        env = self._env(port, p["hosts"])
+        fd = os.open(p["env"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# Mishards-style settings for labkit's router\n")
+            fh.writelines(f"{k}={v}\n" for k, v in env.items())
+        cmd = [sys.executable, "-m", "labkit.router", "--env-file", str(p["env"])]
+        # the env file is the whole config: drop inherited Mishards variables that would override it
+        clean = {k: "" for k in env if k in os.environ}
+        pid = procs.spawn(cmd, log=p["log"], env=clean or None)
+        host = "127.0.0.1"
+        try:
+            procs.wait_until(lambda: _listening(host, port), timeout=30, what=f"Router {self.name}",
+                             pid=pid, log=p["log"])
+        except LabError:
+            procs.stop(pid, expect=EXPECT)
+            raise
+        return self.state.record(self.name, kind=self.kind, backend=self.backend, host=host, port=port, pid=pid,
+                                 env_file=str(p["env"]), log=str(p["log"]), expect=EXPECT,
+                                 woserver=env["WOSERVER"], discovery=env["DISCOVERY_CLASS_NAME"])
+
+    def stop(self, purge: bool = False) -> None:
+        rec = self.record
+        procs.stop(rec.get("pid"), expect=EXPECT)
+        if purge:
+            shutil.rmtree(self.state.home / "routers" / self.name, ignore_errors=True)
+            self.state.forget(self.name)
+        elif rec:
+            self.state.record(self.name, pid=None)
+
+    def status(self) -> ServiceStatus:
+        rec = self.record
+        host, port = rec.get("host", "127.0.0.1"), rec.get("port")
+        alive = procs.alive(rec.get("pid"), EXPECT)
+        version = router_version(host, int(port)) if alive and port else None
+        if version:
+            detail = f"Mishards role, rw {rec.get('woserver', '?')}, Milvus {version}"
+        else:
+            detail = "not answering (is the rw node up?)" if alive else "stopped"
+        return ServiceStatus(self.name, self.kind, self.backend, f"{host}:{port}", rec.get("pid") if alive else None,
+                             version is not None, detail)
+
+    def url(self) -> str:
+        rec = self.record
+        return f"tcp://{rec.get('host', '127.0.0.1')}:{rec.get('port', DEFAULT_PORT)}"
+
+    def commands(self) -> list[str]:
+        return [f"{shlex.quote(sys.executable)} -m labkit.router --env-file {self._paths()['env']}"]

@@ -1,0 +1,57 @@
+"""Committed notebooks: no outputs, kernelspec python3, the skeleton's tagged cells, ruff clean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.run_notebooks import notebooks
+from labkit.state import REPO_ROOT
+
+NOTEBOOKS = notebooks(REPO_ROOT / "notebooks")
+BIN = Path(sys.executable).parent
+
+
+def test_there_are_notebooks() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS][:5] == ["00", "01", "02", "03", "04"]
+    assert NOTEBOOKS[-1].name.startswith("99_")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_stripped_with_kernelspec(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    assert "papermill" not in nb.metadata
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: a cell has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_skeleton(path: Path) -> None:
+    """Title first, a `parameters` cell with SIZE, a final `check` cell that records metrics."""
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    tagged = {t: c for c in nb.cells for t in c.metadata.get("tags", [])}
+    assert "SIZE: str" in tagged["parameters"].source
+    assert nb.cells[-1] is tagged["check"] and "record_metrics" in tagged["check"].source
+    assert "check_env()" in next(c for c in nb.cells if c.cell_type == "code").source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_nbstripout_verify(path: Path) -> None:
+    out = subprocess.run([str(BIN / "nbstripout"), "--verify", "--extra-keys",
+                          "metadata.papermill cell.metadata.papermill", str(path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_on_notebooks() -> None:
+    out = subprocess.run([str(BIN / "ruff"), "check", *map(str, NOTEBOOKS)], capture_output=True, text=True,
+                         cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr

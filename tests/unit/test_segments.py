@@ -1,0 +1,75 @@
+"""Segment files in the 1.1 layout: headers, atomic writes, deleted_docs, index container."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from labkit.node import segments as seg
+
+
+def test_raw_files_have_the_1_1_layout(tmp_path):
+    d = seg.segment_dir(tmp_path, "coll", "123")
+    v = np.random.default_rng(0).random((10, 8), dtype=np.float32)
+    ids = np.arange(100, 110, dtype=np.int64)
+    assert seg.write_raw(d, "123", v, ids) == v.nbytes
+    assert d == tmp_path / "db" / "tables" / "coll" / "123"
+    rv = (d / "123.rv").read_bytes()
+    assert struct.unpack("<Q", rv[:8])[0] == v.nbytes and rv[8:] == v.tobytes()
+    uid = (d / "123.uid").read_bytes()
+    assert struct.unpack("<Q", uid[:8])[0] == 80 and uid[8:] == ids.tobytes()
+    assert np.array_equal(seg.read_vectors(d, "123", 8, binary=False), v)
+    assert np.array_equal(seg.read_ids(d, "123"), ids)
+    assert np.array_equal(seg.read_vector_rows(d, "123", 8, False, np.array([7, 2])), v[[7, 2]])
+    assert sorted(p.name for p in d.iterdir()) == ["123.rv", "123.uid"]  # no temp files left
+
+
+def test_binary_vectors_are_uint8(tmp_path):
+    d = tmp_path / "s"
+    v = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    seg.write_raw(d, "1", v, np.arange(3))
+    out = seg.read_vectors(d, "1", 4, binary=True)
+    assert out.dtype == np.uint8 and np.array_equal(out, v)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    d = tmp_path / "s"
+    seg.write_raw(d, "1", np.ones((4, 2), np.float32), np.arange(4))
+    p = d / "1.rv"
+    p.write_bytes(p.read_bytes()[:-4])
+    with pytest.raises(ValueError, match="header says"):
+        seg.read_vectors(d, "1", 2, False)
+
+
+def test_deleted_docs(tmp_path):
+    d = tmp_path / "s"
+    d.mkdir()
+    assert seg.read_deleted(d).size == 0
+    seg.write_deleted(d, np.array([5, 1, 5], dtype=np.int32))
+    raw = (d / "deleted_docs").read_bytes()
+    assert struct.unpack("<Q", raw[:8])[0] == 8
+    assert seg.read_deleted(d).tolist() == [1, 5]
+    assert not (d / "temp_del").exists()
+    mask = seg.deleted_mask(seg.read_deleted(d), 7)
+    assert mask.tolist() == [False, True, False, False, False, True, False]
+    assert seg.deleted_mask(np.empty(0, np.int32), 3) is None
+
+
+def test_index_file_container(tmp_path):
+    d = tmp_path / "s"
+    d.mkdir()
+    size = seg.write_index(d, "77", 2, b"payload")
+    data = (d / "77").read_bytes()
+    assert len(data) == size and struct.unpack("<i", data[:4])[0] == 2
+    assert seg.read_index(d, "77") == (2, b"payload")
+    seg.remove_index(d, "77")
+    assert not (d / "77").exists()
+
+
+def test_remove_segment_removes_empty_table_dir(tmp_path):
+    d = seg.segment_dir(tmp_path, "t", "1")
+    seg.write_raw(d, "1", np.ones((1, 2), np.float32), np.arange(1))
+    seg.remove_segment(d)
+    assert not d.exists() and not d.parent.exists()
