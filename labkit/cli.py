@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("labkit.lab_cli:status", "table of the lab's services, addresses, PIDs and health"),
     "down": ("labkit.lab_cli:down", "stop everything and unmount (--purge also deletes data)"),
     "run": ("labkit.run_notebooks", "execute all notebooks in order; outputs and figures to artifacts/"),
-    "bench": ("", "benchmarks printing JSON: client, insert, search, storage, first-query"),
+    "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query"),
 }
 
 # `labkit bench NAME` -> module with cli(argv)
@@ -28,6 +28,7 @@ BENCHES: dict[str, str] = {
     "search": "labkit.bench.search",
     "storage": "labkit.bench.storage",
     "first-query": "labkit.bench.first_query",
+    "engine": "labkit.bench.engine",
 }
 
 

@@ -149,6 +149,18 @@ class Lab:
     def redis_url(self) -> str:
         return self.service("redis").url()
 
+    def restart(self, kind: str) -> dict[str, Any]:
+        """Stop one storage service (data kept) and start it again on the same port; its new record."""
+        if kind not in STORAGE[:3]:
+            raise LabError(f"Cannot restart {kind!r}; choose one of: {', '.join(STORAGE[:3])}.")
+        svc = self.service(kind)
+        svc.stop()
+        return svc.ensure()
+
+    def juicefs_status(self) -> dict[str, Any]:
+        """`juicefs status` of the volume, parsed (Setting, Sessions, Stat)."""
+        return self.volume().juicefs_status()
+
     def volume(self) -> jfs.JuiceFSVolume:
         return self.service("juicefs")  # type: ignore[return-value]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,22 @@ def file_node_map(lab: Any, collection: str, client: Any = None) -> dict[int, st
         return {f: "rw" for f in files}
     ring = Ring(nodes)
     return {f: nodes[ring.node_for(f)] for f in files}
+
+
+def mysql_grants(params: Mapping[str, Any]) -> list[str]:
+    """``SHOW GRANTS`` for the lab's user, password hashes masked."""
+    rows = mysql_query(params, "SHOW GRANTS")
+    return [re.sub(r"PASSWORD '[^']*'", "PASSWORD '****'", next(iter(r.values()))) for r in rows]
+
+
+def router_topology(client: Any) -> list[dict[str, Any]]:
+    """What the router sees (Cmd ``conn_stats``): the rw node and each read node, live or suspended."""
+    status, text = client._cmd("conn_stats")
+    if not status.OK():
+        raise LabError(f"The router did not report its topology: {status.message}")
+    topo = json.loads(text)
+    rows = [{"address": topo.get("woserver", ""), "serves": "writes (WOSERVER) and anything but Search"}]
+    live = set(topo.get("live_nodes", []))
+    for addr in topo.get("read_nodes", []):
+        rows.append({"address": addr, "serves": "searches of its share of files" if addr in live else "suspended"})
+    return rows

@@ -11,7 +11,7 @@ from labkit.config import LabConfig
 from labkit.state import REPO_ROOT
 
 # rough minutes on a 2-core machine at SIZE=small (measured runs replace these when present)
-ESTIMATE_MIN = {"00": 0.2, "01": 0.5, "02": 0.5, "03": 1.0, "04": 1.0, "05": 3.0, "06": 4.0, "99": 0.2}
+ESTIMATE_MIN = {"00": 0.1, "01": 0.5, "02": 0.2, "03": 0.3, "04": 0.3, "05": 2.0, "06": 2.0, "99": 0.1}
 
 
 def fuse_mode(fuse_available: bool) -> bool:

@@ -32,6 +32,28 @@ def empty(nq: int, metric: int, width: int = 0) -> tuple[np.ndarray, np.ndarray]
     )
 
 
+def best_columns(key: np.ndarray, w: int) -> np.ndarray:
+    """Column indices (nq, w) of the w smallest keys per row, sorted; equal keys keep column order.
+
+    ``key`` is float32 where smaller is better and +inf marks padding / excluded entries.
+    """
+    nq, total = key.shape
+    if w >= total:
+        return np.argsort(key, axis=1, kind="stable")
+    # Keep everything better than the w-th key, then the earliest columns that tie with it
+    # (SUBSTRUCTURE matches are all 0.0: the first rows win, as in Milvus).
+    kth = np.partition(key, w - 1, axis=1)[:, w - 1 : w]
+    better = key < kth
+    tie = key == kth
+    keep = better | tie
+    need = w - better.sum(axis=1)
+    for r in np.flatnonzero(tie.sum(axis=1) > need):  # too many ties: drop the later ones
+        keep[r, np.flatnonzero(tie[r])[need[r] :]] = False
+    cand = np.nonzero(keep)[1].reshape(nq, w)  # row-major: ascending columns per row
+    ck = np.take_along_axis(key, cand, axis=1)
+    return np.take_along_axis(cand, np.argsort(ck, axis=1, kind="stable"), axis=1)
+
+
 def select(distances: np.ndarray, ids: np.ndarray, topk: int, metric: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``min(topk, width)`` columns of each row of one (distances, ids) pair, -1 padded."""
     distances = np.asarray(distances, dtype=np.float32)
@@ -43,18 +65,11 @@ def select(distances: np.ndarray, ids: np.ndarray, topk: int, metric: int) -> tu
     if w <= 0:
         return empty(nq, metric)
     asc = ascending(metric)
-    # Sort key: real values clipped into the finite range, padding strictly beyond it.
-    key = np.clip(distances.astype(np.float64), -_FMAX, _FMAX)
-    if not asc:
-        key = -key
+    # Sort key (smaller is better): real values capped at FLT_MAX, padding +inf beyond them.
+    key = distances.copy() if asc else np.negative(distances)
+    np.fmin(key, _FMAX, out=key)  # fmin also turns NaN into FLT_MAX: ranked last among real results
     key[ids < 0] = np.inf
-    if w < total:
-        cand = np.argpartition(key, w - 1, axis=1)[:, :w]
-        cand.sort(axis=1)  # column order as tie-break, so equal keys keep their input order
-        ck = np.take_along_axis(key, cand, axis=1)
-        order = np.take_along_axis(cand, np.argsort(ck, axis=1, kind="stable"), axis=1)
-    else:
-        order = np.argsort(key, axis=1, kind="stable")
+    order = best_columns(key, w)
     out_d = np.take_along_axis(distances, order, axis=1)
     out_i = np.take_along_axis(ids, order, axis=1)
     pad = out_i < 0

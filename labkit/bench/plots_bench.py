@@ -110,3 +110,22 @@ def html_table(rows: Sequence[Mapping[str, Any]], digits: int = 1) -> Any:
     head = "".join(f"<th>{escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
     return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def plot_freshness(result: Mapping[str, Any]) -> Any:
+    """Per-batch freshness lag per mode: from the seal acknowledged to the rows searchable on every ro node."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    for i, (mode, run) in enumerate(result["modes"].items()):
+        batches = run["batches"]
+        ax.plot([b["batch"] for b in batches], [b["freshness_s"] for b in batches], "s-",
+                color=_LOCAL_COLORS[i % len(_LOCAL_COLORS)], label=f"{mode}: freshness lag")
+    ax.set_xlabel("batch")
+    ax.set_ylabel("seconds")
+    ax.set_ylim(bottom=0)
+    ax.set_title("New rows searchable on every ro node, after the seal is acknowledged")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

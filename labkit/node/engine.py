@@ -7,8 +7,9 @@ derives it), and 0.0 for every match of SUBSTRUCTURE / SUPERSTRUCTURE (matches i
 Milvus's match-count search returns them).
 
 Float indexes are faiss (IndexFlat, IVF Flat/SQ8/PQ, HNSW Flat). Binary segments keep their packed
-codes in numpy and compute all five binary metrics exactly there (faiss binary indexes only know
-Hamming); binary IVF_FLAT uses a faiss binary quantizer to pick the probed lists.
+codes and compute all five binary metrics exactly from faiss's Hamming matrix plus popcounts (faiss
+binary indexes only rank by Hamming); binary IVF_FLAT uses a faiss binary quantizer (Hamming
+k-means) to pick the probed lists.
 Deleted rows are excluded inside the search (faiss ``IDSelectorBitmap`` / a mask before
 selection), so a search still returns every live row it can reach.
 """
@@ -17,7 +18,11 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from typing import Any
 
@@ -90,6 +95,29 @@ _DEFAULT_NPROBE = 16
 _DEFAULT_EF = 64
 
 
+# OpenMP threads per search call. One: on the lab's 2 shared cores, faiss's OpenMP fork/join for a
+# single query costs more than the scan (nq=1 over 100k x 128: ~2 ms on 1 thread, ~16 ms on 2 under
+# load). Concurrent requests still use both cores: faiss releases the GIL.
+SEARCH_THREADS = int(os.environ.get("LABKIT_SEARCH_THREADS", "1"))
+
+
+# IVF_PQ keeps a precomputed table of nlist * m * 2**nbits floats per index (faiss's default cap is
+# 2 GB: nbits=12, nlist=1024, m=16 would be 268 MB beside a 3 MB index). Above 64 MB faiss computes
+# the terms per query instead, a little slower. Process-wide, so it also applies when loading.
+faiss.cvar.precomputed_table_max_bytes = min(faiss.cvar.precomputed_table_max_bytes, 64 << 20)
+
+
+@contextmanager
+def _omp_threads(n: int) -> Iterator[None]:
+    """Set this thread's OpenMP team size (an ICV of the calling thread) for the duration."""
+    prev = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(prev)
+
+
 def is_binary(metric: int) -> bool:
     """Binary metrics (HAMMING..SUPERSTRUCTURE) take packed uint8 vectors (``binary_data``)."""
     return int(metric) in (3, 4, 5, 6, 7)
@@ -116,6 +144,15 @@ def _int_param(params: dict, name: str, lo: int | None = None, hi: int | None = 
     return value
 
 
+def _opt_int(params: dict, name: str, default: int) -> int:
+    """A search parameter already validated upstream, or the default when absent or unusable
+    (a segment indexed before the collection's index type changed gets the new type's params)."""
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return default
+    return int(value)
+
+
 def _check_dict(params: Any, what: str) -> dict:
     if params is None:
         return {}
@@ -136,7 +173,7 @@ def _check_index_type(index_type: int) -> IndexType:
 
 def check_index_params(index_type: int, metric: int, dim: int, params: dict) -> None:
     """Validate create_index as Milvus 1.1 does; raise MilvusError with its code on the first problem."""
-    if int(metric) not in MetricType._value2member_map_:
+    if not isinstance(metric, numbers.Integral) or int(metric) not in MetricType._value2member_map_:
         raise MilvusError(
             Code.ILLEGAL_METRIC_TYPE,
             f"Invalid index metric type: {metric}. Make sure the metric type is in MetricType list.",
@@ -290,45 +327,52 @@ def brute_force(
     if w <= 0:
         return _topk.empty(q.shape[0], metric)
     sel, _bitmap = _live_selector(deleted, x.shape[0])
-    d, i = _float_knn(x, q, w, metric, sel)
+    with _omp_threads(SEARCH_THREADS):
+        d, i = _float_knn(x, q, w, metric, sel)
     return _finish(d, i, metric)
 
 
 # ---- binary metrics in numpy ------------------------------------------------------------------
 
-_CHUNK_ELEMS = 1 << 22  # bound on nq * rows * words per distance block (~32 MB of uint64)
+_FMAX = np.float32(np.finfo(np.float32).max)
+_CHUNK_ELEMS = 1 << 21  # bound on nq * rows per distance block (int32 + float64 temporaries)
 
 
-def _words(codes: np.ndarray) -> np.ndarray:
-    """View packed codes as uint64 words when the width allows it (8x fewer popcounts)."""
-    if codes.shape[1] % 8 == 0 and codes.flags.c_contiguous:
-        return codes.view(np.uint64)
-    return codes
+def _popcounts(codes: np.ndarray) -> np.ndarray:
+    """Number of set bits of each packed row, int64 (n,)."""
+    return np.bitwise_count(codes).sum(axis=1, dtype=np.int64)
 
 
-def _binary_distances(q: np.ndarray, x: np.ndarray, metric: int) -> tuple[np.ndarray, np.ndarray]:
-    """(distances (nq, m) float32, valid (nq, m) bool) of packed queries vs packed rows."""
-    a = q[:, None, :]
-    b = x[None, :, :]
-    m = int(metric)
-    if m == MetricType.HAMMING:
-        dist = np.bitwise_count(a ^ b).sum(axis=2, dtype=np.int64).astype(np.float32)
-        return dist, np.ones(dist.shape, dtype=bool)
-    if m in (MetricType.JACCARD, MetricType.TANIMOTO):
-        inter = np.bitwise_count(a & b).sum(axis=2, dtype=np.int64)
-        union = np.bitwise_count(a | b).sum(axis=2, dtype=np.int64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            jac = np.where(union == 0, 1.0, 1.0 - inter / np.maximum(union, 1))
-            if m == MetricType.TANIMOTO:
-                jac = 0.0 - np.log2(1.0 - jac)  # 0.0 - x: identical rows give 0.0, not -0.0
-        return jac.astype(np.float32), np.ones(jac.shape, dtype=bool)
-    if m == MetricType.SUBSTRUCTURE:  # the query's bits are all set in the row
-        ok = ((a & b) == a).all(axis=2)
-    elif m == MetricType.SUPERSTRUCTURE:  # the row's bits are all set in the query
-        ok = ((a & b) == b).all(axis=2)
-    else:
-        raise MilvusError(Code.ILLEGAL_METRIC_TYPE, f"Metric {metric} is not a binary metric.")
-    return np.zeros(ok.shape, dtype=np.float32), ok
+def _binary_distances(
+    q: np.ndarray, x: np.ndarray, metric: int, qpop: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(distances (nq, m) float32, valid mask or None = all) of packed queries vs packed rows.
+
+    Everything derives from faiss's Hamming matrix h and popcounts: |a&b| = (|a| + |b| - h) / 2,
+    |a|b| = (|a| + |b| + h) / 2.
+    """
+    nq, m = q.shape[0], x.shape[0]
+    h = np.empty((nq, m), dtype=np.int32)
+    sp = faiss.swig_ptr
+    faiss.hammings(sp(q), sp(x), nq, m, q.shape[1], sp(h))
+    kind = int(metric)
+    if kind == MetricType.HAMMING:
+        return h.astype(np.float32), None
+    both = qpop[:, None] + _popcounts(x)[None, :]
+    inter = (both - h) // 2
+    if kind == MetricType.SUBSTRUCTURE:  # every query bit is set in the row
+        return np.zeros((nq, m), dtype=np.float32), inter == qpop[:, None]
+    if kind == MetricType.SUPERSTRUCTURE:  # every row bit is set in the query
+        return np.zeros((nq, m), dtype=np.float32), inter == (both - qpop[:, None])
+    union = (both + h) // 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Milvus: Jaccard of two empty vectors (union 0) is 1.0, hence Tanimoto inf
+        similarity = np.where(union == 0, 0.0, inter / np.maximum(union, 1))
+        if kind == MetricType.JACCARD:
+            return (1.0 - similarity).astype(np.float32), None
+        if kind == MetricType.TANIMOTO:  # -log2(1 - jaccard); 0.0 - x keeps identical rows at +0.0
+            return (0.0 - np.log2(similarity)).astype(np.float32), None
+    raise MilvusError(Code.ILLEGAL_METRIC_TYPE, f"Metric {metric} is not a binary metric.")
 
 
 def _binary_topk(
@@ -343,19 +387,34 @@ def _binary_topk(
     nq = queries.shape[0]
     if w <= 0:
         return _topk.empty(nq, metric)
-    if rows is None:
-        rows = np.arange(codes.shape[0], dtype=np.int64)
-    if deleted is not None and deleted.any():
-        rows = rows[~deleted[rows]]
-    xq = _words(np.ascontiguousarray(queries))
-    step = max(1, _CHUNK_ELEMS // max(1, nq * xq.shape[1]))
+    q = np.ascontiguousarray(queries)
+    qpop = _popcounts(q)
+    if deleted is not None and deleted.shape != (codes.shape[0],):
+        raise ValueError(f"deleted mask has shape {deleted.shape}, expected ({codes.shape[0]},)")
+    if deleted is not None and not deleted.any():
+        deleted = None
+    step = max(1, _CHUNK_ELEMS // max(1, nq))
+    total = codes.shape[0] if rows is None else len(rows)
     best_d, best_i = _topk.empty(nq, metric)
-    for start in range(0, len(rows), step):
-        part = rows[start : start + step]
-        dist, ok = _binary_distances(xq, _words(np.ascontiguousarray(codes[part])), metric)
-        ids = np.broadcast_to(part, dist.shape).copy()
-        ids[~ok] = -1
-        best_d, best_i = _topk.merge([(best_d, best_i), (dist, ids)], w, metric)
+    with _omp_threads(SEARCH_THREADS):
+        for start in range(0, total, step):
+            if rows is None:  # a slice: no copy of the segment
+                part = np.arange(start, min(start + step, total), dtype=np.int64)
+                block = codes[start : start + step]
+            else:
+                part = rows[start : start + step]
+                block = np.ascontiguousarray(codes[part])
+            dist, ok = _binary_distances(q, block, metric, qpop)
+            key = np.minimum(dist, _FMAX)  # every binary metric is ascending; inf = excluded
+            if ok is not None:
+                key[~ok] = np.inf
+            if deleted is not None:
+                key[:, deleted[part]] = np.inf
+            cols = _topk.best_columns(key, min(w, len(part)))
+            live = np.take_along_axis(key, cols, axis=1) < np.inf
+            ids = np.where(live, part[cols], -1)
+            d = np.where(live, np.take_along_axis(dist, cols, axis=1), np.float32(np.inf))
+            best_d, best_i = _topk.merge([(best_d, best_i), (d, ids)], w, metric)
     if best_i.shape[1] < w:  # fewer reachable rows than w: pad to the segment's width
         pd, pi = _topk.empty(nq, metric, w - best_i.shape[1])
         best_d, best_i = np.hstack([best_d, pd]), np.hstack([best_i, pi])
@@ -446,9 +505,9 @@ class SegmentIndex:
             index = faiss.index_factory(d, spec, fm)
             index.cp.verbose = False
             if itype == IndexType.IVF_PQ:
-                # faiss trains each PQ codebook on up to 256 rows per centroid; 64 is 4x faster
-                # on the lab's 2 cores and loses little.
-                index.pq.cp.max_points_per_centroid = 64
+                # index_factory turns on polysemous training (a slow annealing of code order that
+                # only helps Hamming-filtered search, which Milvus does not use): off.
+                index.do_polysemous_training = False
             index.train(x)
         index.add(x)
         self._index = index
@@ -522,19 +581,17 @@ class SegmentIndex:
             return self._binary_ivf_search(q, w, params, mask)
         sel, _bitmap = _live_selector(deleted, self.ntotal)  # _bitmap stays alive for the search
         sp = self._search_params(params, w, sel)
-        if sp is None:
-            d, i = self._index.search(q, w)
-        else:
-            d, i = self._index.search(q, w, params=sp)
+        with _omp_threads(SEARCH_THREADS):
+            d, i = self._index.search(q, w) if sp is None else self._index.search(q, w, params=sp)
         return _finish(d, i, self.metric)
 
     def _search_params(self, params: dict, w: int, sel: Any) -> Any:
         itype = self.index_type
         if itype in _IVF:
-            nprobe = min(int(params.get("nprobe", _DEFAULT_NPROBE)), self.effective["nlist"])
+            nprobe = min(_opt_int(params, "nprobe", _DEFAULT_NPROBE), self.effective["nlist"])
             return faiss.SearchParametersIVF(nprobe=max(1, nprobe), sel=sel)
         if itype == IndexType.HNSW:
-            ef = max(int(params.get("ef", _DEFAULT_EF)), w)
+            ef = max(_opt_int(params, "ef", _DEFAULT_EF), w)
             return faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
         return None if sel is None else faiss.SearchParameters(sel=sel)
 
@@ -542,8 +599,9 @@ class SegmentIndex:
         self, q: np.ndarray, w: int, params: dict, deleted: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         nlist = self._index.ntotal
-        nprobe = max(1, min(int(params.get("nprobe", _DEFAULT_NPROBE)), nlist))
-        _, probes = self._index.search(q, nprobe)
+        nprobe = max(1, min(_opt_int(params, "nprobe", _DEFAULT_NPROBE), nlist))
+        with _omp_threads(SEARCH_THREADS):
+            _, probes = self._index.search(q, nprobe)
         ds, is_ = [], []
         for qi in range(q.shape[0]):
             lists = probes[qi][probes[qi] >= 0]
@@ -561,16 +619,15 @@ class SegmentIndex:
         Sections: the faiss index (serialize_index / serialize_index_binary for the binary IVF
         quantizer), then for binary segments the packed codes and the IVF list numbers.
         """
-        sections: list[bytes] = []
-        if self._index is not None:
-            if is_binary(self.metric):
-                sections.append(faiss.serialize_index_binary(self._index).tobytes())
-            else:
-                sections.append(faiss.serialize_index(self._index).tobytes())
-        else:
+        sections: list[Any] = []  # bytes-like; joined once at the end (one copy of a large index)
+        if self._index is None:
             sections.append(b"")
+        elif is_binary(self.metric):
+            sections.append(memoryview(faiss.serialize_index_binary(self._index)))
+        else:
+            sections.append(memoryview(faiss.serialize_index(self._index)))
         if self._codes is not None:
-            sections.append(self._codes.tobytes())
+            sections.append(memoryview(self._codes.reshape(-1)))
             sections.append(b"" if self._assign is None else self._assign.astype("<i4").tobytes())
         header = {
             "index_type": self.index_type,
@@ -579,7 +636,7 @@ class SegmentIndex:
             "params": self.params,
             "effective": self.effective,
             "ntotal": self.ntotal,
-            "sections": [len(s) for s in sections],
+            "sections": [s.nbytes if isinstance(s, memoryview) else len(s) for s in sections],
         }
         hb = json.dumps(header, sort_keys=True).encode()
         return b"".join([_MAGIC, struct.pack("<BI", _VERSION, len(hb)), hb, *sections])
@@ -602,8 +659,15 @@ class SegmentIndex:
                     raise ValueError("truncated")
                 sections.append(mv[pos : pos + length])
                 pos += length
-        except (ValueError, KeyError, struct.error) as e:
+        except (ValueError, KeyError, TypeError, struct.error) as e:
             raise MilvusError(Code.FILE_NOT_FOUND, f"Index file is damaged or not a lab index: {e}") from e
+        try:
+            return cls._load(header, sections)
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:  # faiss: RuntimeError
+            raise MilvusError(Code.FILE_NOT_FOUND, f"Index file is damaged: {e}") from e
+
+    @classmethod
+    def _load(cls, header: dict, sections: list[memoryview]) -> SegmentIndex:
         self = cls()
         self.index_type, self.metric, self.dim = header["index_type"], header["metric"], header["dim"]
         self.params, self.effective, self.ntotal = header["params"], header["effective"], header["ntotal"]

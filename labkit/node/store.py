@@ -526,7 +526,8 @@ class Store(MaintenanceMixin):
                 else:
                     vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
                 break
-            except (FileNotFoundError, ValueError) as exc:
+            except (FileNotFoundError, ValueError, MilvusError) as exc:
+                # MilvusError: SegmentIndex.from_bytes saw a truncated index (not yet complete here)
                 last = exc
                 time.sleep(0.05 * (attempt + 1))
         else:

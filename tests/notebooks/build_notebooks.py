@@ -145,13 +145,14 @@ idempotent: running it again reuses what is healthy and repairs what is not.
 
 **Prerequisites:** 00 (optional). **Time:** about 30 s the first time, a second after.
 """,
-    IMPORTS.format(extra="observe, showcase, widgets"),
+    IMPORTS.format(extra="observe, overview, showcase, widgets"),
     [
         md("## Start the storage services"),
         code('''\
 #papermill_description=lab_up
 lab = Lab()
 lab.up()
+print(overview.storage_sentence(lab.fuse))
 showcase.table(widgets.service_rows(lab.status()), widgets.SERVICE_COLUMNS, title="lab services")'''),
         md("""
 ## The article's command and the one run here
@@ -181,6 +182,10 @@ databases = [r["Database"] for r in observe.mysql_query(params, "SHOW DATABASES"
 tables = [next(iter(r.values())) for r in observe.mysql_query(params, "SHOW TABLES")]
 print("databases:", databases)
 print("tables in milvus:", tables or "none yet (the first Milvus node creates Tables, TableFiles, ...)")'''),
+        md("What the lab's `milvus` user may do (all on the `milvus` database, nothing else):"),
+        code('''\
+grants = observe.mysql_grants(params)
+showcase.Text("\\n".join(grants), "SHOW GRANTS")'''),
     ],
     """
 - MariaDB runs on 127.0.0.1 with a `milvus` database and user; the same `meta_uri` goes into
@@ -191,6 +196,7 @@ print("tables in milvus:", tables or "none yet (the first Milvus node creates Ta
 """,
     '''\
 assert "milvus" in databases
+assert any("`milvus`.*" in g for g in grants)
 assert who[0]["db"] == "milvus"
 assert lab.meta_uri().startswith("mysql://") and lab.meta_uri().endswith("/milvus")
 assert params["password"] not in meta_line and "****" in meta_line
@@ -347,14 +353,15 @@ as they are while we look at them.
         code('''\
 #papermill_description=insert
 demo.fresh_collection(rw_client, COLLECTION, cfg.dim, index_file_size=1)
+files_before = {f["path"] for f in observe.segment_files(ro["storage_path"], COLLECTION)}
 rows = demo.unmerged_rows(cfg.dim, files=3, at_least=cfg.rows)
 data = demo.vectors(rows, cfg.dim, SEED)
 ids = demo.insert_batches(rw_client, COLLECTION, data, batches=3)
 print("rows counted by the rw node:", rw_client.count_entities(COLLECTION)[1])'''),
-        md("The new segment files, seen through the **ro1** node's own mount:"),
+        md("The segment files that appeared, seen through the **ro1** node's own mount:"),
         code('''\
-files = observe.segment_files(ro["storage_path"], COLLECTION)
-showcase.table(files, title=f"under {ro['storage_path']}")'''),
+files = [f for f in observe.segment_files(ro["storage_path"], COLLECTION) if f["path"] not in files_before]
+showcase.table(files, title=f"new under {ro['storage_path']}")'''),
         md("And the rows Milvus wrote to MySQL's `TableFiles` (file_type 1 = RAW: searchable, no index):"),
         code('''\
 table_files = observe.table_files(lab.mysql_params(), COLLECTION)
@@ -394,7 +401,7 @@ assert not refused.OK()
 searchable = [r for r in table_files if r["file_type"].split()[0] in {"1", "2", "3"}]
 assert rw_client.count_entities(COLLECTION)[1] == rows
 assert sum(r["row_count"] for r in searchable) == rows and len(searchable) == 3
-assert any(f["path"].endswith(".rv") for f in files)
+assert sum(f["path"].endswith(".rv") for f in files) == 3  # one vector file per new segment
 assert [a for a, b in showcase.changed_lines(article_cfg["rw"], article_cfg["ro"])] == ["role: rw"]
 labkit.record_metrics("03_milvus_rw_ro", {"fuse": lab.fuse, "rows": rows, "segments": len(searchable),
                                           "segment_files": len(files), "ro_recall": ro_recall,
@@ -416,7 +423,7 @@ connect exactly as the article's users did: `Milvus(host, 19530)`.
 
 **Prerequisites:** 01-03. **Time:** about a minute.
 """,
-    IMPORTS.format(extra="cluster, demo, observe, plots, showcase, widgets"),
+    IMPORTS.format(extra="cluster, demo, observe, overview, plots, showcase, widgets"),
     [
         md("""
 ## Start the router
@@ -431,10 +438,12 @@ lab.up()
 cluster.stop_node(lab, "ro2")
 rw, ro1 = cluster.start_node(lab, "rw", role="rw"), cluster.start_node(lab, "ro1", role="ro")
 router = cluster.start_router(lab)
+print(overview.storage_sentence(lab.fuse))
 print(f"router on {router['host']}:{router['port']}", "(19530, Milvus' default)" if router["port"] == 19530 else "")'''),
         code('''\
-client = cluster.connect(router)
-print("server_version through the router:", client.server_version())'''),
+client = cluster.connect(router)  # as the article's users did: Milvus(host, 19530)
+print("server_version through the router:", client.server_version())
+showcase.table(observe.router_topology(client), title="what the router sees (Cmd conn_stats)")'''),
         md("## Insert and search through the router"),
         code('''\
 #papermill_description=insert

@@ -45,7 +45,8 @@ def test_skeleton(path: Path) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_nbstripout_verify(path: Path) -> None:
-    out = subprocess.run([str(BIN / "nbstripout"), "--verify", "--extra-keys",
+    """No outputs or run metadata; cell ids are kept (Jupyter's random ids are not outputs)."""
+    out = subprocess.run([str(BIN / "nbstripout"), "--verify", "--keep-id", "--extra-keys",
                           "metadata.papermill cell.metadata.papermill", str(path)],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -55,3 +56,16 @@ def test_ruff_on_notebooks() -> None:
     out = subprocess.run([str(BIN / "ruff"), "check", *map(str, NOTEBOOKS)], capture_output=True, text=True,
                          cwd=REPO_ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_generated_notebooks_match_their_source() -> None:
+    """00-04 and 99 are written by build_notebooks.py: edit it and re-run it, not the .ipynb alone."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import build_notebooks
+    finally:
+        sys.path.pop(0)
+    for name, nb in build_notebooks.ALL.items():
+        committed = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
+        assert [c.source for c in committed.cells] == [c.source for c in nb.cells], (
+            f"{name} differs from tests/notebooks/build_notebooks.py; run it to regenerate")

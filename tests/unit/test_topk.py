@@ -74,6 +74,21 @@ def test_empty_parts_and_zero_width():
     assert i.shape == (3, 0)
 
 
+def test_ties_keep_input_order_across_the_cut():
+    # SUBSTRUCTURE results are all 0.0: the first matches (earlier parts, earlier columns) win.
+    a = part([[0.0] * 6], [[1, 2, 3, 4, 5, 6]])
+    b = part([[0.0] * 6], [[7, 8, 9, 10, 11, 12]])
+    _, i = topk.merge([a, b], 8, 6)
+    assert i.tolist() == [[1, 2, 3, 4, 5, 6, 7, 8]]
+    _, i = topk.merge([b, part([[0.0, -1.0]], [[20, 21]])], 3, 1)
+    assert i.tolist() == [[21, 7, 8]]
+
+
 def test_mismatched_query_counts_raise():
     with pytest.raises(ValueError):
         topk.merge([part([[1.0]], [[1]]), part([[1.0], [2.0]], [[1], [2]])], 1, L2)
+
+
+def test_nan_distances_rank_last_among_real_results():
+    d, i = topk.merge([part([[np.nan, np.nan, 0.1, 0.2]], [[1, 2, 3, 4]])], 3, L2)
+    assert i.tolist() == [[3, 4, 1]]
