@@ -7,10 +7,13 @@ branching on the backend.
 
 from __future__ import annotations
 
+import shutil
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+from labkit import procs
 from labkit.errors import LabError
 from labkit.state import LabState
 
@@ -65,6 +68,20 @@ class Service(ABC):
     def commands(self) -> list[str]:
         """The shell commands this backend runs, secrets masked (shown in notebooks)."""
         return []
+
+    def stop_process(self, expect: str | None, purge: bool, data_dir: Path | None, timeout: float = 10.0) -> None:
+        """Stop the recorded PID (only if its command line contains ``expect``).
+
+        Without ``purge`` the record stays (marked stopped) so a restart reuses the port and the
+        URIs already written into node configs stay valid; with it, record and data go.
+        """
+        procs.stop(self.record.get("pid"), timeout=timeout, expect=expect)
+        if purge:
+            self.state.forget(self.name)
+            if data_dir is not None:
+                shutil.rmtree(data_dir, ignore_errors=True)
+        elif self.record:
+            self.state.record(self.name, pid=None, stopped=True)
 
 
 REGISTRY: dict[tuple[str, str], type[Service]] = {}

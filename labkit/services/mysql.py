@@ -255,14 +255,7 @@ class LocalMySQL(MySQLBase):
             conn.close()
 
     def stop(self, purge: bool = False) -> None:
-        rec = self.record
-        procs.stop(rec.get("pid"), timeout=30, expect=str(self.datadir))
-        if purge:
-            self.state.forget(self.name)
-            if self.base.exists():
-                shutil.rmtree(self.base)
-        else:  # keep the record: a restart reuses the port, so URIs in node configs stay valid
-            self.state.record(self.name, pid=None, stopped=True)
+        self.stop_process(str(self.datadir), purge, self.base, timeout=30)
 
     def status(self) -> ServiceStatus:
         rec = self.record

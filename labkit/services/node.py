@@ -170,14 +170,8 @@ class LocalNode(_NodeBase):
             wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)))
 
     def stop(self, purge: bool = False) -> None:
-        rec = self.record
-        procs.stop(rec.get("pid"), expect=EXPECT)
-        if purge:
-            # only the node's own local files; segments on JuiceFS belong to the cluster
-            shutil.rmtree(self.state.home / "nodes" / self.name, ignore_errors=True)
-            self.state.forget(self.name)
-        elif rec:
-            self.state.record(self.name, pid=None)
+        # purge deletes only this process's local files; segments on JuiceFS belong to the cluster
+        self.stop_process(EXPECT, purge, self.state.home / "nodes" / self.name)
 
     def status(self) -> ServiceStatus:
         rec = self.record

@@ -7,7 +7,6 @@ only rendered (``azure_commands``), never run.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +111,7 @@ class LocalObjectStore(ObjectStoreBase):
         return bool(rec.get("port")) and procs.port_open(int(rec["port"]))
 
     def stop(self, purge: bool = False) -> None:
-        rec = self.record
-        procs.stop(rec.get("pid"), expect=self._expect(rec.get("port")))
-        if purge:
-            self.state.forget(self.name)
-            if self.base.exists():
-                shutil.rmtree(self.base)
-        else:  # keep the record: a restart reuses the port, so URIs in node configs stay valid
-            self.state.record(self.name, pid=None, stopped=True)
+        self.stop_process(self._expect(self.record.get("port")), purge, self.base)
 
     def status(self) -> ServiceStatus:
         rec = self.record

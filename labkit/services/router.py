@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -169,13 +168,8 @@ class LocalRouter(Service):
                                  woserver=env["WOSERVER"], discovery=env["DISCOVERY_CLASS_NAME"])
 
     def stop(self, purge: bool = False) -> None:
-        rec = self.record
-        procs.stop(rec.get("pid"), expect=EXPECT)
-        if purge:
-            shutil.rmtree(self.state.home / "routers" / self.name, ignore_errors=True)
-            self.state.forget(self.name)
-        elif rec:
-            self.state.record(self.name, pid=None)
+        # purge deletes only this process's local files; segments on JuiceFS belong to the cluster
+        self.stop_process(EXPECT, purge, self.state.home / "routers" / self.name)
 
     def status(self) -> ServiceStatus:
         rec = self.record
