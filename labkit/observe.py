@@ -68,22 +68,35 @@ def segment_files(storage_path: str | os.PathLike[str], collection: str) -> list
     return rows
 
 
+def _ancestors() -> set[int]:
+    """This process and its parents (the kernel, papermill, `labkit run`): never lab leftovers."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return pids
+
+
 def leftovers(home: str | os.PathLike[str]) -> dict[str, list[str]]:
     """Processes and mounts that still belong to the lab at ``home`` (empty lists after a clean down)."""
     home = str(Path(home).resolve())
-    me = {os.getpid(), os.getppid()}
+    inside = re.compile(re.escape(home) + r"(/|\s|$)")
+    skip = _ancestors()
     procs = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in me:
+        if not entry.name.isdigit() or int(entry.name) in skip:
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if home in cmd:
+        if inside.search(cmd):
             procs.append(f"{entry.name} {cmd.strip()[:160]}")
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
-              if line.split()[1].startswith(home)]
+              if inside.match(line.split()[1] + " ")]
     return {"processes": procs, "mounts": mounts}
 
 

@@ -8,7 +8,8 @@ IVF_FLAT segment (``index_file_size`` below the batch size, so each batch is its
 * ``first_s``: the first search through the router whose results must include the new rows: the
   queries are vectors of the new batch, and each must find its own id at distance ~0. A stale
   answer is retried and the time keeps running, so a fast-but-stale answer never counts;
-* ``warm_s``: the same query again (median of 3);
+* ``warm_s``: the same query again (median of 3); ``idle_warm_s``: once more after ``idle_s`` of
+  idle, a control for what any request after a pause costs on data that is already loaded;
 * ``freshness_s``: from the seal acknowledged to the new rows being searchable on every ro node,
   checked by asking each ro node directly (``search_in_segment`` on the new file ids).
 
@@ -70,6 +71,7 @@ class Plan:
     ro_nodes: int
     preload_poll_s: float
     ro_omp_threads: int  # OpenMP threads per ro node (0 = faiss default: one per core)
+    idle_s: float  # control: the same query once more after this idle pause (0 = skip)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +79,8 @@ class Plan:
 
 def make_plan(size: str | None = None, seed: int = 0, auto_flush: bool = False, batches: int | None = None,
               batch_rows: int | None = None, intervals: tuple[float, float] | None = None,
-              nprobe: int = 8, preload_poll_s: float = 0.05, ro_omp_threads: int = 1) -> Plan:
+              nprobe: int = 8, preload_poll_s: float = 0.05, ro_omp_threads: int = 1,
+              idle_s: float = 1.0) -> Plan:
     """The plan for ``size`` (``config(size)``), with optional overrides."""
     cfg = config(size)
     n = batches or cfg.batches
@@ -89,7 +92,8 @@ def make_plan(size: str | None = None, seed: int = 0, auto_flush: bool = False, 
                 intervals_s=tuple(round(float(x), 2) for x in rng.uniform(lo, hi, n)),
                 nq=cfg.nq, topk=cfg.topk, index_type="IVF_FLAT", nlist=nlist_for(rows), nprobe=nprobe,
                 index_file_size_mb=max(1, int(batch_mb // 2)), seed=seed, auto_flush=auto_flush,
-                ro_nodes=cfg.ro_nodes, preload_poll_s=preload_poll_s, ro_omp_threads=ro_omp_threads)
+                ro_nodes=cfg.ro_nodes, preload_poll_s=preload_poll_s, ro_omp_threads=ro_omp_threads,
+                idle_s=idle_s)
 
 
 def nlist_for(rows: int) -> int:
@@ -343,11 +347,20 @@ def _seal(mc: ModeCluster, data: np.ndarray, known: set[int]) -> tuple[dict[str,
     return timing, files, ids
 
 
+def _files_a_node_reads(d: Path, f: dict[str, Any]) -> list[Path]:
+    """What a ro node reads to load file ``f``: the index (INDEX) or the raw vectors, plus the ids."""
+    main = d / str(f["file_id"]) if int(f["file_type"]) == 3 else d / f"{f['segment_id']}.rv"
+    wanted = [main, d / f"{f['segment_id']}.uid"]
+    if all(p.is_file() for p in wanted):
+        return wanted
+    return sorted(p for p in d.glob("*") if p.is_file())  # another layout: read the whole segment
+
+
 def cold_read(mc: ModeCluster, files: list[dict[str, Any]], reader: Path) -> dict[str, float]:
     """Read the new segment's files through a separate JuiceFS client, cold (cache evicted)."""
     from labkit.bench.storage_fio import drop_page_cache, evict_juicefs
 
-    paths = [p for f in files for p in sorted(mc.segment_dir(reader, f).glob("*")) if p.is_file()]
+    paths = [p for f in files for p in _files_a_node_reads(mc.segment_dir(reader, f), f)]
     if not paths:
         return {}
     for p in paths:
@@ -389,6 +402,9 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
     warm = [_verified_search(mc.client, mc.collection, q, want, plan)[0] for _ in range(3)]
     out.update(first_s=round(first_s, 5), first_attempts=attempts, first_call_s=round(first_call, 5),
                warm_s=round(statistics.median(warm), 5), verified=True)
+    if plan.idle_s > 0:  # control: what "first request after a pause" costs on data already loaded
+        time.sleep(plan.idle_s)
+        out["idle_warm_s"] = round(_verified_search(mc.client, mc.collection, q, want, plan)[0], 5)
     if mc.mode == "lazy":
         # searchable as soon as the seal returns; what lags is the on-demand load on each ro node
         for name in mc.names[1:]:
@@ -431,6 +447,7 @@ def run_mode(lab: Any, mode: str, plan: Plan, reader: Path | None = None) -> dic
         "first_s": stats([b["first_s"] for b in batches]),
         "warm_s": stats([b["warm_s"] for b in batches]),
         "overhead_s": stats([b["overhead_s"] for b in batches]),
+        "idle_warm_s": stats([b["idle_warm_s"] for b in batches if "idle_warm_s" in b]),
         "freshness_s": stats([b["freshness_s"] for b in batches]),
         "cold_read_mib_s": stats([b["cold_read"]["mib_s"] for b in batches if b.get("cold_read")]),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -481,7 +498,7 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """p50/mean/max per mode and metric, for a table."""
     rows = []
     for mode, r in result["modes"].items():
-        for metric in ("first_s", "warm_s", "overhead_s", "freshness_s"):
+        for metric in ("first_s", "warm_s", "idle_warm_s", "overhead_s", "freshness_s"):
             rows.append({"mode": mode, "metric": metric, **{k: r[metric][k] for k in ("p50", "mean", "max")}})
     return rows
 
@@ -495,7 +512,10 @@ def save_json(result: dict[str, Any], name: str = "06_first_query", out_dir: str
 
 
 def cli(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="labkit bench first-query", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="labkit bench first-query",
+        description=__doc__.splitlines()[0] + " Uses the running lab (starting its storage services if "
+        "needed, like `labkit up`); each mode's nodes and router are started and removed.")
     p.add_argument("--size", default=None, help="ci, small or full (default $LABKIT_SIZE, then small)")
     p.add_argument("--mode", default="both", choices=["lazy", "preload", "both"])
     p.add_argument("--seed", type=int, default=0)

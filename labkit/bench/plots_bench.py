@@ -84,6 +84,9 @@ def plot_first_query(result: Mapping[str, Any]) -> Any:
         color = _LOCAL_COLORS[i % len(_LOCAL_COLORS)]
         ax.plot(x, [b["first_s"] for b in batches], "o-", color=color, label=f"{mode}: first query")
         ax.plot(x, [b["warm_s"] for b in batches], "x--", color=color, alpha=0.6, label=f"{mode}: warm")
+        if any("idle_warm_s" in b for b in batches):
+            ax.plot(x, [b.get("idle_warm_s") for b in batches], "^", color=color, alpha=0.4,
+                    label=f"{mode}: warm after an idle pause (control)")
     ax.axhline(ARTICLE_FIRST_QUERY_S, color="black", linestyle=":",
                label=f"article: {ARTICLE_FIRST_QUERY_S} s average (published)")
     ax.set_yscale("log")

@@ -114,7 +114,7 @@ def throughput(path: Path, jobs_multi: int, size_mb: int, juicefs: bool, use_fio
     """write_1, read_1, write_multi, read_multi in MiB/s on ``path``, reads cold; files removed after."""
     use_fio = bool(which(["fio"])) if use_fio is None else use_fio
     runner = run_fio if use_fio else run_python
-    out: dict[str, Any] = {"method": "fio" if use_fio else "python (fio not installed)",
+    out: dict[str, Any] = {"method": "fio" if use_fio else "python fallback (no fio)",
                            "jobs_multi": jobs_multi, "size_mb_per_job": size_mb,
                            "page_cache_dropped": True, "juicefs_cache_evicted": juicefs or None}
     t0 = time.perf_counter()

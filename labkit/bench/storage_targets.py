@@ -199,8 +199,10 @@ class Scratch:
         passwd.chmod(0o600)
         mnt = self.root / "mnt" / name
         mnt.mkdir(parents=True, exist_ok=True)
+        # stat_cache_expire=1: s3fs's own stat cache (900 s by default) would answer the stat phases
+        # from memory; 1 s matches the kernel attribute cache the other FUSE targets have
         _run([exe, name, str(mnt), "-o", f"url={self.s3_endpoint()},use_path_request_style,"
-              f"passwd_file={passwd},endpoint={S3_REGION}"], "s3fs mount")
+              f"passwd_file={passwd},endpoint={S3_REGION},stat_cache_expire=1"], "s3fs mount")
         self._unmount_later(mnt, ["fusermount", "-u", str(mnt)])
         procs.wait_until(lambda: _is_mount(mnt), 15, "The s3fs mount")
         return Target(name, "s3fs", TARGET_LABELS[name], path=mnt, info={"version": _version([exe, "--version"])})

@@ -285,21 +285,28 @@ class MilvusServicer:
     # -- search -----------------------------------------------------------------------------
     @_reply(pb.TopKQueryResult)
     def Search(self, request, context):
-        s = self._schema(request.collection_name)
+        # one meta read serves both the checks and the search (see Store._files_for_search)
+        name = request.collection_name
+        check.collection_name(name)
+        found = self.store._files_for_search(name)
+        s = _search_schema(found[0])
         k, params = self._search_checks(request, s)
         tags = check.partition_tags(request.partition_tag_array)
         queries = self._queries(request.query_record_array, s)
-        dist, ids = self.store.search(request.collection_name, tags, queries, k, params)
+        dist, ids = self.store.search(name, tags, queries, k, params, found=found)
         return wire.topk_result(dist, ids)
 
     @_reply(pb.TopKQueryResult)
     def SearchInFiles(self, request, context):
         param = request.search_param
-        s = self._schema(param.collection_name)
+        name = param.collection_name
+        check.collection_name(name)
+        found = self.store._files_for_search(name)
+        s = _search_schema(found[0])
         k, params = self._search_checks(param, s)
         file_ids = _file_ids(request.file_id_array)
         queries = self._queries(param.query_record_array, s)
-        dist, ids = self.store.search_in_files(param.collection_name, file_ids, queries, k, params)
+        dist, ids = self.store.search_in_files(name, file_ids, queries, k, params, found=found)
         return wire.topk_result(dist, ids)
 
     @_reply(pb.TopKQueryResult)
@@ -363,6 +370,11 @@ class MilvusServicer:
                 return json.dumps({**self.stats, "role": self.role, "pid": os.getpid(),
                                    "uptime_s": time.time() - self.started})
         return "Unknown command"
+
+
+def _search_schema(row: dict) -> dict:
+    """What the search checks need from a Tables row (as ``describe_collection`` words it)."""
+    return {"dim": int(row["dimension"]), "metric": int(row["metric_type"]), "index_type": int(row["engine_type"])}
 
 
 def _file_ids(values) -> list[int]:

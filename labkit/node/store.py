@@ -40,6 +40,27 @@ DEFAULT_TAG = "_default"
 MAX_PARTITIONS = 4096
 
 
+# TableFiles columns as f_<name>, beside Tables' own (both have id, table_id, engine_type, ...)
+_FILE_SELECT = ", ".join(f"f.{c} AS f_{c}" for c in ("id", *m._FILE_COLS))
+
+
+def _match_tags(name: str, parts: list[tuple[str, str]], tags: list[str] | None) -> list[str]:
+    """table_ids of the (tag, table_id) ``parts`` whose tag fully matches one of the regexes ([] = all)."""
+    if not tags:
+        return [t for _, t in parts]
+    out: list[str] = []
+    for tag in tags:
+        try:
+            rx = re.compile(tag)
+        except re.error as exc:
+            raise MilvusError(Code.UNEXPECTED_ERROR, f"Invalid partition tag {tag!r}: {exc}") from exc
+        hits = [t for ptag, t in parts if rx.fullmatch(ptag)]
+        if not hits:
+            raise MilvusError(Code.UNEXPECTED_ERROR, f"Partition {tag} does not exist in collection {name}")
+        out.extend(t for t in hits if t not in out)
+    return out
+
+
 def _binary(metric: int) -> bool:
     return int(metric) >= 3
 
@@ -541,28 +562,72 @@ class Store(MaintenanceMixin):
         self.cache.put(loaded)
         return loaded
 
-    def search(self, name: str, tags: list[str], queries: np.ndarray, topk: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _files_for_search(self, name: str, file_ids: list[int] | None = None) -> tuple[dict, list[tuple[str, str]], list[dict]]:
+        """One meta query: the collection's row, its (tag, table_id) pairs, its searchable files.
+
+        Files are those of every partition (only ``file_ids`` when given), ordered by id. A missing
+        collection raises COLLECTION_NOT_EXISTS. One round trip instead of four matters: the meta
+        connection is pure-Python pymysql behind a lock, and each query cost as much as a search.
+        """
+        only = ""
+        args: list = []
+        if file_ids is not None:
+            if not file_ids:
+                only = " AND 1 = 0"
+            else:
+                only = f" AND f.id IN ({', '.join(['%s'] * len(file_ids))})"
+                args = [int(i) for i in file_ids]
+        sql = (
+            f"SELECT t.*, {_FILE_SELECT} FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id "
+            f"AND f.file_type IN ({', '.join(str(int(x)) for x in m.SEARCHABLE)}){only} "
+            "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s) ORDER BY t.id, f.id"
+        )
+        for _attempt in (0, 1):
+            rows = self._meta._exec(sql, [*args, m.TABLE_TO_DELETE, name, name], fetch=True)
+            root = next((r for r in rows if r["table_id"] == name and not r["owner_table"]), None)
+            if root is not None:
+                break
+            self._collection(name)  # raises COLLECTION_NOT_EXISTS with the usual wording
+        else:
+            raise MilvusError(Code.COLLECTION_NOT_EXISTS, f"Collection {name} does not exist.")
+        coll = {k: v for k, v in root.items() if not k.startswith("f_")}
+        parts = [(DEFAULT_TAG, name)]
+        files: list[dict] = []
+        for r in rows:
+            if r["owner_table"] == name and (r["partition_tag"], r["table_id"]) not in parts:
+                parts.append((r["partition_tag"], r["table_id"]))
+            if r["f_id"] is not None and (r["table_id"] == name or r["owner_table"] == name):
+                files.append({k[2:]: v for k, v in r.items() if k.startswith("f_")})
+        files.sort(key=lambda f: int(f["id"]))
+        return coll, parts, files
+
+    def search(self, name: str, tags: list[str], queries: np.ndarray, topk: int, params: dict, *,
+               found: tuple[dict, list[tuple[str, str]], list[dict]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``found``: ``_files_for_search(name)`` already read for this request (saves a query)."""
         from labkit.node import engine
 
-        coll = self._collection(name)
+        coll, parts, all_files = found or self._files_for_search(name)
         engine.check_search_params(int(coll["engine_type"]), params or {}, int(topk))
-        tables = self._match_tables(name, tags)
-        files = self._meta.files(tables)
+        tables = _match_tags(name, parts, tags)
+        tset = set(tables)
+        files = [f for f in all_files if f["table_id"] in tset]
         if self.role == "ro":
             # merged-away, re-indexed or dropped files of these partitions: free their memory
-            live, tset = {int(f["id"]) for f in files}, set(tables)
+            live = {int(f["id"]) for f in files}
             newest = max(live, default=0)  # newer rows may have been loaded by a concurrent search
             self.cache.evict_where(lambda s: s.table_id in tset and s.file_row_id not in live and s.file_row_id <= newest)
         return self._search_files(coll, files, queries, topk, params)
 
-    def search_in_files(self, name: str, file_ids: list[int], queries: np.ndarray, topk: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    def search_in_files(self, name: str, file_ids: list[int], queries: np.ndarray, topk: int, params: dict, *,
+                        found: tuple[dict, list[tuple[str, str]], list[dict]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``found``: ``_files_for_search(name, file_ids)`` already read for this request."""
         from labkit.node import engine
 
-        coll = self._collection(name)
-        engine.check_search_params(int(coll["engine_type"]), params or {}, int(topk))
         wanted = sorted({int(i) for i in file_ids})
-        tables = set(self._all_tables(name))
-        files = [f for f in self._meta.files_by_id(wanted) if f["table_id"] in tables and f["file_type"] in m.SEARCHABLE]
+        coll, _parts, files = found or self._files_for_search(name, wanted)
+        engine.check_search_params(int(coll["engine_type"]), params or {}, int(topk))
+        keep = set(wanted)
+        files = [f for f in files if int(f["id"]) in keep]
         missing = sorted(set(wanted) - {int(f["id"]) for f in files})
         if missing:
             raise MilvusError(Code.FILE_NOT_FOUND, f"Files {missing} are not searchable files of collection {name}")

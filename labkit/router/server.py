@@ -123,9 +123,10 @@ class Router:
         self._clients: dict[str, NodeClient] = {}
         self._rings: dict[tuple[str, ...], Ring] = {}
         self._seen: dict[str, dict[int, int]] = {}  # node -> file id -> updated_time it last searched
+        self._files_cache: dict[tuple[str, tuple[str, ...]], CollectionFiles] = {}  # last list per search key
         self._lock = threading.Lock()
         self.stats = {"searches": 0, "routed": 0, "rw_served": 0, "rerouted_files": 0,
-                      "node_failures": 0, "reloads": 0, "forwarded": 0}
+                      "node_failures": 0, "reloads": 0, "forwarded": 0, "stale_cache": 0}
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="fanout")
         self.special: dict[str, Callable[[bytes, Any], bytes]] = {
             "Search": self.search,
@@ -235,14 +236,55 @@ class Router:
     def search(self, request: bytes, context: Any) -> bytes:
         self.stats["searches"] += 1
         param = pb.SearchParam.FromString(request)
-        found = self.meta.collection_files(param.collection_name, list(param.partition_tag_array))
+        tags = list(param.partition_tag_array)
+        nq = len(param.query_record_array)
+
+        def fallback() -> bytes:
+            return self.forward("Search", request, context)
+
+        key = (param.collection_name, tuple(tags))
+        cached = self._files_cache.get(key)
+        if cached is not None and cached.files and self.discovery.read_nodes():
+            # Speculate on the file list of the last search while MySQL is asked for the current
+            # one; the answer is kept only when both lists are equal, so a file flushed before
+            # this request arrived is never missed (the query starts after the request came in).
+            fresh_future = self._pool.submit(self.meta.collection_files, param.collection_name, tags)
+            reply, side = self._routed(cached, request, nq, param.topk, fallback, commit=False, speculative=True)
+            found = fresh_future.result()
+            if found != cached:
+                self.stats["stale_cache"] += 1
+            elif reply is not None:
+                self._commit(side)
+                return reply
+            # else: a read node failed; the normal path below retries it, suspends and reroutes
+        else:
+            found = self.meta.collection_files(param.collection_name, tags)
+        self._remember(key, found)
         if found is None or not found.files or not self.discovery.read_nodes():
             # unknown collection/tags (the node words the error), nothing flushed, or no read nodes
             self.stats["rw_served"] += 1
-            return self.forward("Search", request, context)
-        nq = len(param.query_record_array)
-        return self._routed(found, request, nq, param.topk,
-                            fallback=lambda: self.forward("Search", request, context))
+            return fallback()
+        reply, side = self._routed(found, request, nq, param.topk, fallback, commit=False)
+        self._commit(side)
+        return reply
+
+    def _remember(self, key: tuple[str, tuple[str, ...]], found: CollectionFiles | None) -> None:
+        with self._lock:
+            if found is None:
+                self._files_cache.pop(key, None)
+                return
+            if len(self._files_cache) >= 256:
+                self._files_cache.clear()
+            self._files_cache[key] = found
+
+    def _commit(self, side: dict) -> None:
+        """Apply a search's bookkeeping (counters, the segments each node has now searched)."""
+        for k, v in side["stats"].items():
+            self.stats[k] += v
+        for node, files in side["seen"].items():
+            self._seen.setdefault(node, {}).update(files)
+        for node in side["suspend"]:
+            self.discovery.suspend(node)
 
     def search_in_files(self, request: bytes, context: Any) -> bytes:
         self.stats["searches"] += 1
@@ -255,15 +297,33 @@ class Router:
             self.stats["rw_served"] += 1
             return self.forward("SearchInFiles", request, context)
         files = CollectionFiles(found.name, found.metric_type, found.dimension, sorted(rows, key=lambda f: f.id))
-        return self._routed(files, sp.SerializeToString(), len(sp.query_record_array), sp.topk,
-                            fallback=lambda: self.forward("SearchInFiles", request, context))
+        reply, side = self._routed(files, sp.SerializeToString(), len(sp.query_record_array), sp.topk,
+                                   fallback=lambda: self.forward("SearchInFiles", request, context), commit=False)
+        self._commit(side)
+        return reply
 
     def _routed(self, found: CollectionFiles, search_param: bytes, nq: int, topk: int,
-                fallback: Callable[[], bytes]) -> bytes:
+                fallback: Callable[[], bytes], commit: bool = True, speculative: bool = False) -> Any:
+        """The merged reply of the read nodes for ``found`` (or ``fallback()`` when they cannot).
+
+        With ``commit=False`` returns ``(reply, side)``: the bookkeeping (counters, segments
+        searched, nodes to suspend) is applied by ``_commit(side)`` only if the caller keeps the
+        reply. ``speculative``: give up (reply None) at the first node failure instead of
+        rerouting, since the failure may come from a stale file list.
+        """
         by_id = {f.id: f for f in found.files}
         pending: list[FileRow] = list(found.files)
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         excluded: set[str] = set()
+        side: dict = {"stats": {}, "seen": {}, "suspend": set()}
+        counts = side["stats"]
+
+        def done(reply: bytes) -> Any:
+            if commit:
+                self._commit(side)
+                return reply
+            return reply, side
+
         for _round in range(self.cfg.max_retry + 1):
             nodes = [n for n in self.discovery.live_nodes() if n not in excluded]
             if not nodes:
@@ -273,7 +333,7 @@ class Router:
             pending = []
             for node, (ok, value, _raw) in outcomes.items():
                 if ok == "final":
-                    return value  # a request error every node would give
+                    return done(value)  # a request error every node would give
                 if ok == "ok":
                     try:
                         part = merging.split_reply(value.row_num, value.ids, value.distances, nq)
@@ -283,59 +343,68 @@ class Router:
                     else:
                         if part is not None:
                             parts.append(part)
-                        seen = self._seen.setdefault(node, {})
+                        seen = side["seen"].setdefault(node, {})
                         for fid in plan[node]:
                             seen[int(fid)] = by_id[int(fid)].updated_time
                         continue
+                if speculative:
+                    return None, side
                 excluded.add(node)
-                self.stats["node_failures"] += 1
+                side["suspend"].add(node)
+                counts["node_failures"] = counts.get("node_failures", 0) + 1
                 pending += [by_id[int(fid)] for fid in plan[node]]
             if not pending:
-                self.stats["routed"] += 1
+                counts["routed"] = counts.get("routed", 0) + 1
                 if len(plan) == 1 and _round == 0:
-                    return outcomes[next(iter(plan))][2]  # one node served it all: its reply as is
+                    return done(outcomes[next(iter(plan))][2])  # one node served it all: its reply as is
                 d, i = merging.merge(parts, topk, found.metric_type)
-                return topk_reply(d, i, nq)
-            self.stats["rerouted_files"] += len(pending)
+                return done(topk_reply(d, i, nq))
+            counts["rerouted_files"] = counts.get("rerouted_files", 0) + len(pending)
+        if speculative:
+            return None, side
         # no read node could serve every file: the rw node answers the whole search
-        self.stats["rw_served"] += 1
-        return fallback()
+        counts["rw_served"] = counts.get("rw_served", 0) + 1
+        return done(fallback())
 
     def _fan_out(self, collection: str, plan: dict[str, list[str]], by_id: dict[int, FileRow],
                  search_param: bytes) -> dict[str, tuple[str, Any, bytes]]:
         """SearchInFiles on each node at once -> node -> (outcome, value, raw reply).
 
         outcome "ok" (value: TopKQueryResult), "final" (a request error to return), "failed" (why).
+        Blocking calls: this thread serves one node, pool threads the others. (A grpc ``future``
+        starts a channel polling thread per call on an idle channel, which cost more than the
+        search itself.)
         """
-        futures: dict[str, Any] = {}
-        out: dict[str, tuple[str, Any, bytes]] = {}
-        for node, fids in plan.items():
-            try:
-                self._reload_if_changed(node, collection, fids, by_id)
-                body = search_in_files_bytes(fids, search_param)
-                futures[node] = self.client(node).method("SearchInFiles").future(
-                    body, timeout=self.cfg.search_timeout)
-            except _NodeFailed as exc:
-                out[node] = ("failed", str(exc), b"")
-                self.discovery.suspend(node)
-        for node, fut in futures.items():
-            try:
-                raw = fut.result()
-            except grpc.RpcError as exc:
-                log.warning("read node %s failed: %s", node, exc.code().name)
-                self.discovery.suspend(node)
-                out[node] = ("failed", exc.code().name, b"")
-                continue
-            res = pb.TopKQueryResult.FromString(raw)
-            code = res.status.error_code
-            if code == 0:
-                out[node] = ("ok", res, raw)
-            elif code in FINAL_CODES:
-                out[node] = ("final", raw, raw)
-            else:
-                log.warning("read node %s answered %s: %s", node, code, res.status.reason)
-                out[node] = ("failed", res.status.reason, raw)
+        items = list(plan.items())
+        futures = [(node, self._pool.submit(self._search_node, node, collection, fids, by_id, search_param))
+                   for node, fids in items[1:]]
+        out = {}
+        if items:
+            node, fids = items[0]
+            out[node] = self._search_node(node, collection, fids, by_id, search_param)
+        for node, fut in futures:
+            out[node] = fut.result()
         return out
+
+    def _search_node(self, node: str, collection: str, fids: list[str], by_id: dict[int, FileRow],
+                     search_param: bytes) -> tuple[str, Any, bytes]:
+        try:
+            self._reload_if_changed(node, collection, fids, by_id)
+            body = search_in_files_bytes(fids, search_param)
+            raw = self.client(node).method("SearchInFiles")(body, timeout=self.cfg.search_timeout)
+        except _NodeFailed as exc:
+            return ("failed", str(exc), b"")
+        except grpc.RpcError as exc:
+            log.warning("read node %s failed: %s", node, exc.code().name)
+            return ("failed", exc.code().name, b"")
+        res = pb.TopKQueryResult.FromString(raw)
+        code = res.status.error_code
+        if code == 0:
+            return ("ok", res, raw)
+        if code in FINAL_CODES:
+            return ("final", raw, raw)
+        log.warning("read node %s answered %s: %s", node, code, res.status.reason)
+        return ("failed", res.status.reason, raw)
 
     def _reload_if_changed(self, node: str, collection: str, fids: list[str], by_id: dict[int, FileRow]) -> None:
         seen = self._seen.get(node, {})

@@ -150,24 +150,36 @@ class LocalNode(_NodeBase):
         storage.mkdir(parents=True, exist_ok=True)
         for d in (p["wal"], p["logs"], p["conf"].parent):
             d.mkdir(parents=True, exist_ok=True)
-        port = self._port()
-        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"]))
-        cmd = [sys.executable, "-m", "labkit.node", "--config", str(p["conf"])]
-        pid = procs.spawn(cmd, log=p["log"])
+        # Another process (another lab, a test) may bind the chosen free port between our check and
+        # the node's bind: then try again on a fresh port, unless the port was asked for explicitly.
+        for attempt in range(3):
+            port = self._port()
+            try:
+                pid = self._spawn(port, storage, p)
+                break
+            except LabError as exc:
+                text = str(exc).lower()
+                if self.options.get("port") or attempt == 2 or not ("bind" in text or "in use" in text):
+                    raise
         host = "127.0.0.1"
-        try:
-            procs.wait_until(lambda: answers_as(host, port, pid), timeout=60,
-                             what=f"Milvus node {self.name}", pid=pid, log=p["log"], interval=0.2)
-            version = server_version(host, port)  # what pymilvus itself sees (it needs 1.1.x)
-            if version is None:
-                raise LabError(f"Milvus node {self.name} answers, but pymilvus cannot check its version.")
-        except LabError:
-            procs.stop(pid, expect=EXPECT)
-            raise
         return self.state.record(
             self.name, kind=self.kind, backend=self.backend, role=self.options["role"], host=host, port=port,
             pid=pid, config_path=str(p["conf"]), storage_path=str(storage), mount=str(mount) if mount else None,
             wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)))
+
+    def _spawn(self, port: int, storage: Path, p: dict[str, Path]) -> int:
+        """Start the node on ``port`` and wait until it (this PID) answers as Milvus 1.1."""
+        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"]))
+        pid = procs.spawn([sys.executable, "-m", "labkit.node", "--config", str(p["conf"])], log=p["log"])
+        try:
+            procs.wait_until(lambda: answers_as("127.0.0.1", port, pid), timeout=60,
+                             what=f"Milvus node {self.name}", pid=pid, log=p["log"], interval=0.2)
+            if server_version("127.0.0.1", port) is None:  # what pymilvus itself sees (it needs 1.1.x)
+                raise LabError(f"Milvus node {self.name} answers, but pymilvus cannot check its version.")
+        except LabError:
+            procs.stop(pid, expect=EXPECT)
+            raise
+        return pid
 
     def stop(self, purge: bool = False) -> None:
         # purge deletes only this process's local files; segments on JuiceFS belong to the cluster

@@ -62,10 +62,14 @@ class _Variants:
         self.homes: dict[str, Path] = {}
         self.current: str | None = None
         self.failed: dict[str, str] = {}
+        self.teardown_errors: list[str] = []
 
     def enter(self, variant: str) -> Path:
         if self.current and self.current != variant:
-            self.teardown(self.current)
+            try:  # a failed teardown is reported at the end, not blamed on the next notebook
+                self.teardown(self.current)
+            except Exception as exc:  # noqa: BLE001
+                self.teardown_errors.append(f"{self.current}: {type(exc).__name__}: {exc}")
         self.current = variant
         if variant not in self.homes:
             self.homes[variant] = Path(tempfile.mkdtemp(prefix=f"lab-nb-{variant}-"))
@@ -88,7 +92,13 @@ def variants() -> Iterator[_Variants]:
         yield v
     finally:
         for name in list(v.homes):
-            v.teardown(name)
+            try:
+                v.teardown(name)
+            except Exception as exc:  # noqa: BLE001
+                v.teardown_errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        left = {name: leftovers(home) for name, home in v.homes.items()}
+        assert not v.teardown_errors, f"tearing a lab down failed: {v.teardown_errors}"
+        assert all(x == {"processes": [], "mounts": []} for x in left.values()), left
 
 
 def _check_cells_ran(executed: Path) -> None:

@@ -18,6 +18,7 @@ def test_plan_full_is_the_articles_workload():
     # every batch (51.2 MB) is larger than index_file_size, so each is sealed and indexed alone
     assert plan.index_file_size_mb * 2**20 < plan.batch_rows * plan.dim * 4
     assert plan.index_type == "IVF_FLAT" and plan.nlist == 1024 and 1 <= plan.nprobe <= plan.nlist
+    assert plan.idle_s > 0 and plan.ro_omp_threads == 1
 
 
 def test_plan_is_seeded():
