@@ -24,7 +24,7 @@ def test_both_modes_measure_and_verify_every_batch(lab):
     for mode, run in result["modes"].items():
         assert [b["batch"] for b in run["batches"]] == [1, 2], mode
         for b in run["batches"]:
-            assert b["verified"] is True and b["first_s"] > 0 and b["warm_s"] > 0 and b["idle_warm_s"] > 0, b
+            assert b["verified"] is True and b["first_s"] > 0 and b["warm_s"] > 0 and b["idle_warm_s"] > 0 and b["unseen_query_s"] > 0, b
             assert b["freshness_s"] >= 0 and len(b["node_lag_s"]) == result["plan"]["ro_nodes"], b
             assert b["file_types"] == [3], b  # the batch was sealed into an indexed file
         assert run["rows_total"] == 2 * result["plan"]["batch_rows"]

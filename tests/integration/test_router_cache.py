@@ -1,0 +1,115 @@
+"""The router's cached file list: reused only while MySQL's rowhash of the rows is unchanged.
+
+Writes go straight to the rw node (the router sees nothing of them): a segment flushed, or a
+delete applied, between two routed searches must be seen by the second one.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from labkit import cluster, procs, router
+from labkit.router.config import parse_sqlalchemy_uri
+from labkit.router.meta import MetaReader
+from labkit.services.base import get_service
+
+pytestmark = pytest.mark.integration
+
+DIM = 32
+SEG_ROWS = 8200  # 8200 x 32 x 4 B > 1 MB = index_file_size: every flush is its own file
+NODES = ["rc-rw", "rc-ro1", "rc-ro2"]
+
+
+@pytest.fixture(scope="module")
+def rc(lab):
+    db = f"router_cache_{uuid.uuid4().hex[:6]}"
+    lab.create_database(db)
+    meta_uri = lab.meta_uri(db)
+    started: list[str] = []
+    try:
+        recs = {}
+        for name in NODES:
+            started.append(name)
+            used = {int(r["port"]) for r in lab.state.services().values() if r.get("port")}
+            recs[name] = cluster.start_node(lab, name, role="rw" if name == "rc-rw" else "ro", meta_uri=meta_uri,
+                                            port=procs.free_port(None, avoid=used))
+        started.append("rc-router")
+        rrec = cluster.start_router(lab, name="rc-router", woserver="rc-rw", hosts=["rc-ro1", "rc-ro2"],
+                                    meta_uri=meta_uri, search_timeout=5, suspend_seconds=2)
+        yield {"router": cluster.connect(rrec), "rw": cluster.connect(recs["rc-rw"]), "meta_uri": meta_uri}
+    finally:
+        for name in reversed(started):
+            try:
+                if name == "rc-router":
+                    get_service("router", "local", lab.state, name).stop(purge=True)
+                else:
+                    cluster.stop_node(lab, name, purge=True)
+            finally:
+                lab.umount(name)
+        lab.drop_database(db)
+
+
+def _stats(client) -> dict:
+    return router.introspect(client)["topology"]["stats"]
+
+
+def _insert(client, name, v, tag=None):
+    st, ids = client.insert(name, v, partition_tag=tag) if tag else client.insert(name, v)
+    assert st.OK(), st
+    assert client.flush([name]).OK()
+    return np.array(ids, dtype=np.int64)
+
+
+def test_a_flush_or_delete_between_two_routed_searches_is_seen(rc):
+    c, rw = rc["router"], rc["rw"]
+    rng = np.random.default_rng(3)
+    name = f"rc_{uuid.uuid4().hex[:6]}"
+    assert c.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1,
+                                "metric_type": 1}).OK()
+    data = rng.random((2 * SEG_ROWS, DIM), dtype=np.float32)
+    ids = np.concatenate([_insert(c, name, data[:SEG_ROWS]), _insert(c, name, data[SEG_ROWS:])])
+    q = data[:2].tolist()
+    for _ in range(3):  # the first search reads the list, the next ones reuse it
+        st, res = c.search(name, 1, q)
+        assert st.OK(), st
+        assert [r[0].id for r in res] == ids[:2].tolist()
+    stale = _stats(c)["stale_cache"]
+
+    new = rng.random((50, DIM), dtype=np.float32)
+    new_ids = _insert(rw, name, new)  # flushed on the rw node, behind the router's back
+    st, res = c.search(name, 1, new[:3].tolist())
+    assert st.OK(), st
+    assert [r[0].id for r in res] == new_ids[:3].tolist()
+    assert [r[0].distance for r in res] == [0.0, 0.0, 0.0]
+    assert _stats(c)["stale_cache"] == stale + 1
+
+    assert rw.delete_entity_by_id(name, ids[:1].tolist()).OK()  # rewrites a file's row
+    st, res = c.search(name, 1, q)
+    assert st.OK(), st
+    assert res[0][0].id != ids[0] and res[1][0].id == ids[1]
+    stats = _stats(c)
+    assert stats["stale_cache"] == stale + 2 and stats["reloads"] >= 1
+    assert rw.drop_collection(name).OK()
+    st, _ = c.search(name, 1, q)
+    assert st.code == 4  # dropped behind the router's back: reported, not searched from the cache
+
+
+def test_mysql_and_python_fingerprints_agree(rc):
+    c = rc["router"]
+    name = f"rcf_{uuid.uuid4().hex[:6]}"
+    assert c.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1,
+                                "metric_type": 1}).OK()
+    meta = MetaReader(parse_sqlalchemy_uri(rc["meta_uri"].replace("mysql://", "mysql+pymysql://", 1)))
+    try:
+        assert meta.collection_files(name).fingerprint == meta.fingerprint(name) == (1, meta.fingerprint(name)[1])
+        assert c.create_partition(name, "tag-é✓").OK()  # non-ASCII: same bytes hashed on both sides
+        _insert(c, name, np.ones((10, DIM), dtype=np.float32), tag="tag-é✓")
+        found = meta.collection_files(name)
+        assert len(found.files) == 1 and found.fingerprint == meta.fingerprint(name)
+        assert meta.fingerprint("no_such_collection") == (0, 0)
+    finally:
+        meta.close()
+        c.drop_collection(name)

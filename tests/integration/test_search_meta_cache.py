@@ -1,0 +1,95 @@
+"""The ro node's search keeps the metadata rows it read and reuses them only while one rowhash
+query finds the same rows in MySQL: a segment flushed between two searches is searched by the
+second, a dropped collection is reported, and MySQL's hash agrees with Python's (non-ASCII tag)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import numpy as np
+import pytest
+
+from labkit.node import store as store_mod
+from labkit.node.errors import MilvusError
+from labkit.node.settings import StoreSettings
+from labkit.node.store import Store
+from labkit.router import rowhash
+
+pytestmark = pytest.mark.integration
+DIM = 16
+
+
+@pytest.fixture
+def pair(lab, fresh_database, tmp_path):
+    """(writer, reader): rw Store on mount A, ro Store on mount B, one fresh metadata database."""
+    db = "smc_" + uuid.uuid4().hex[:8]
+    fresh_database(db)
+    sub = "smc-" + uuid.uuid4().hex[:8]
+    mounts: list[str] = []
+    stores: list[Store] = []
+    try:
+        a = lab.mount("smc-w")
+        mounts.append("smc-w")
+        b = lab.mount("smc-r")
+        mounts.append("smc-r")
+        common = dict(cluster=True, meta_uri=lab.meta_uri(db), auto_flush_interval=0, file_cleanup_timeout=0)
+        w = Store(StoreSettings(role="rw", storage_path=str(a / sub / "milvus"), wal_path=str(tmp_path / "w"), **common))
+        w.maintenance_interval = 3600
+        w.start()
+        stores.append(w)
+        r = Store(StoreSettings(role="ro", storage_path=str(b / sub / "milvus"), wal_path=str(tmp_path / "r"), **common))
+        r.start()
+        stores.append(r)
+        yield w, r
+    finally:
+        for st in stores:
+            st.close()
+        if mounts:
+            shutil.rmtree(lab.mount(mounts[0]) / sub, ignore_errors=True)
+        for name in mounts:
+            lab.umount(name)
+
+
+def _rand(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, DIM), dtype=np.float32)
+
+
+def test_reader_reuses_its_file_list_only_while_the_meta_rows_are_unchanged(pair):
+    w, r = pair
+    w.create_collection("c", DIM, 1, 1)
+    w.create_partition("c", "pé")
+    x = _rand(3000)
+    ids = w.insert("c", "", x[:2000], None)
+    pids = w.insert("c", "pé", x[2000:], None)
+    w.flush()
+    first = r._files_for_search("c")
+    assert r._files_for_search("c") is first  # unchanged rows: the kept list, not a new read
+    fp = r.meta._exec(
+        f"SELECT {rowhash.select_sql(store_mod._SEARCH_EXPRS)} FROM Tables t LEFT JOIN TableFiles f "
+        "ON f.table_id = t.table_id AND f.file_type IN (1, 2, 3) "
+        "WHERE t.state <> 1 AND (t.table_id = 'c' OR t.owner_table = 'c')", fetch=True)
+    assert rowhash.of_result(fp[0]) == r._search_memo[("c", None)][0]  # MySQL and Python agree
+
+    y = _rand(500, seed=1)
+    more = w.insert("c", "", y, None)
+    w.flush()  # between two searches of the reader
+    _, got = r.search("c", [], y[:3], 1, {})
+    assert got[:, 0].tolist() == more[:3].tolist()
+    assert r._files_for_search("c") is not first
+    _, got = r.search("c", ["pé"], x[2000:2002], 1, {})
+    assert got[:, 0].tolist() == pids[:2].tolist()
+    root_files = [f["id"] for f in r._files_for_search("c")[2] if f["table_id"] == "c"]
+    _, got = r.search_in_files("c", root_files[:1], x[:2], 1, {})
+    assert got[:, 0].tolist() == ids[:2].tolist()
+
+    kept = r._files_for_search("c")
+    w.delete("c", ids[:1])  # rewrites the file's row (row_count, updated_time): the kept list is stale
+    again = r._files_for_search("c")
+    assert again is not kept
+    assert [f["row_count"] for f in again[2]] != [f["row_count"] for f in kept[2]]
+
+    w.drop_collection("c")
+    with pytest.raises(MilvusError) as err:
+        r.search("c", [], x[:1], 1, {})
+    assert err.value.code == 4
