@@ -218,10 +218,15 @@ def test_killing_a_read_node_never_gives_a_partial_success(rt, coll):
         outcomes: list[str] = []
         errors: list[BaseException] = []
 
+        killed = threading.Event()
+
         def run():
+            # search until the victim is dead, then 20 more: every one must be complete or an error
             try:
                 client = cluster.connect(rt["router"])
-                for _ in range(40):
+                after_kill = 0
+                while after_kill < 20 and len(outcomes) < 5000:
+                    after_kill += killed.is_set()
                     st, res = client.search(coll["name"], 10, coll["q"])
                     if st.OK():
                         _check(res, want_ids, want_d)  # a success must be complete and exact
@@ -235,9 +240,10 @@ def test_killing_a_read_node_never_gives_a_partial_success(rt, coll):
         t.start()
         time.sleep(0.3)
         procs.stop(victim_pid, timeout=0.1)  # SIGTERM, then SIGKILL
+        killed.set()
         t.join(120)
         assert not errors, errors[0]
-        assert outcomes.count("ok") == 40, outcomes  # the other node (or rw) served every search
+        assert outcomes and outcomes.count("ok") == len(outcomes), outcomes  # others (or rw) served all
         topo = router.introspect(c)["topology"]
         assert topo["stats"]["node_failures"] >= 1 and victim_addr in topo["suspended"]
         after = router.introspect(c, coll["name"])["routing"]["by_node"]
