@@ -6,8 +6,12 @@ One run builds its own small cluster on the running lab's storage (a fresh metad
 an rw node, ``--ro`` read nodes, a router on a free port), inserts the same vectors everywhere
 once (segments just over index_file_size, so the router has files to split), and measures:
 routed Search, Search on one read node directly (it scans every file itself), and faiss
-IndexFlat on the same array. Also the direct node's RSS next to the raw vector bytes. Everything
-it starts is stopped (by PID) and its database dropped, even on failure.
+IndexFlat on the same array, interleaved. Per target: latency percentiles and the CPU
+milliseconds each process (client, read nodes, router) spent per search. With every core busy the
+routed/direct latency ratio follows the CPU spent more than the critical path, and the routed
+path runs one more gRPC hop and one more node request (``servers_cpu_router_to_node``). Also the
+direct node's RSS next to the raw vector bytes, and the machine's load. Everything it starts is
+stopped (by PID) and its database dropped, even on failure.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 import uuid
 from typing import Any
@@ -39,6 +44,16 @@ def _timed(fn, repeat: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - t)
     return out
+
+
+def _cpu(proc: Any) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def _short(name: str, tag: str) -> str:
+    """``bs<tag>-ro1`` -> ``ro1`` (JSON keys that do not change from run to run)."""
+    return name.removeprefix(f"bs{tag}-")
 
 
 def _search_fn(client, name: str, q: list, topk: int):
@@ -133,11 +148,29 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
         samples: dict[str, list[float]] = {k: [] for k in targets}
         for fn in targets.values():
             _timed(fn, 3)  # warm-up
-        for _ in range(repeat):
-            for k, fn in targets.items():
-                samples[k] += _timed(fn, 1)
+        # CPU seconds each of our processes spends per search of each target: on a machine whose
+        # cores are all busy, latency ratios follow these rather than the critical path
+        watched = {"client": psutil.Process()}
+        watched.update({n: psutil.Process(recs[n]["pid"]) for n in node_names[1:]})
+        if via == "router":
+            watched["router"] = psutil.Process(rrec["pid"])
+        cpu: dict[str, dict[str, float]] = {k: dict.fromkeys(watched, 0.0) for k in targets}
+        # node and router alternate which goes first, faiss always last: each of the two follows
+        # the other, and in-process faiss (whose OpenMP threads spin on for a while after a
+        # search), equally often
+        pair = [k for k in targets if k != "faiss"]
+        load_before = os.getloadavg()[0]
+        for n in range(repeat):
+            for k in (pair if n % 2 == 0 else pair[::-1]) + ["faiss"]:
+                before = {w: _cpu(p) for w, p in watched.items()}
+                samples[k] += _timed(targets[k], 1)
+                for w, p in watched.items():
+                    cpu[k][w] += _cpu(p) - before[w]
         for k, v in samples.items():
             out[k] = _stats(v)
+            out[k]["cpu_ms_per_search"] = {_short(w, tag): round(c / repeat * 1000, 2) for w, c in cpu[k].items()}
+        out["machine"] = {"cpus": os.cpu_count(), "load_1min_before": round(load_before, 2),
+                          "load_1min_after": round(os.getloadavg()[0], 2)}
         if via == "router":
             res = routed_fn()
             out["router_recall_vs_faiss"] = round(float(np.isin(np.array(res.id_array), truth).mean()), 4)
@@ -150,6 +183,11 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
             out["router_suspended"] = info["topology"]["suspended"]
             ratio = out["router"]["p50_ms"] / max(out["node"]["p50_ms"], 1e-9)
             out["router_to_node_p50"] = round(ratio, 3)
+            out["router_overhead_p50_ms"] = round(out["router"]["p50_ms"] - out["node"]["p50_ms"], 3)
+            # CPU of the cluster's processes (the client's includes faiss's spinning threads)
+            servers = {k: sum(v for w, v in out[k]["cpu_ms_per_search"].items() if w != "client")
+                       for k in ("router", "node")}
+            out["servers_cpu_router_to_node"] = round(servers["router"] / max(servers["node"], 1e-9), 3)
             out["target_ratio"] = TARGET_RATIO
             out["meets_target"] = bool(ratio <= TARGET_RATIO)
         return out

@@ -301,10 +301,16 @@ class MilvusServicer:
         param = request.search_param
         name = param.collection_name
         check.collection_name(name)
-        found = self.store._files_for_search(name)
+        try:
+            file_ids, bad_ids = _file_ids(request.file_id_array), None
+        except MilvusError as exc:  # reported after the collection check, as before
+            file_ids, bad_ids = [], exc
+        # only the wanted files' rows are read (the collection row comes either way)
+        found = self.store._files_for_search(name, sorted(set(file_ids)))
         s = _search_schema(found[0])
         k, params = self._search_checks(param, s)
-        file_ids = _file_ids(request.file_id_array)
+        if bad_ids is not None:
+            raise bad_ids
         queries = self._queries(param.query_record_array, s)
         dist, ids = self.store.search_in_files(name, file_ids, queries, k, params, found=found)
         return wire.topk_result(dist, ids)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labkit import metahash as rowhash
 from labkit import topk as topk_merge
 from labkit.node import meta as m
 from labkit.node import segments as seg
@@ -40,8 +41,17 @@ DEFAULT_TAG = "_default"
 MAX_PARTITIONS = 4096
 
 
-# TableFiles columns as f_<name>, beside Tables' own (both have id, table_id, engine_type, ...)
-_FILE_SELECT = ", ".join(f"f.{c} AS f_{c}" for c in ("id", *m._FILE_COLS))
+# What a search reads: Tables columns as they are, TableFiles columns as f_<name> (both tables
+# have id, table_id, engine_type). Few columns: pymysql decodes every field in Python.
+_T_COLS = ("id", "table_id", "state", "dimension", "index_file_size", "engine_type", "index_params", "metric_type",
+           "owner_table", "partition_tag")
+_F_COLS = ("id", "table_id", "segment_id", "engine_type", "file_id", "file_type", "file_size", "row_count",
+           "updated_time")
+_SEARCH_EXPRS = [f"t.{c}" for c in _T_COLS] + [f"f.{c}" for c in _F_COLS]
+_SEARCH_KEYS = [*_T_COLS, *(f"f_{c}" for c in _F_COLS)]
+_SEARCH_SELECT = ", ".join(f"{e} AS {k}" for e, k in zip(_SEARCH_EXPRS, _SEARCH_KEYS, strict=True))
+_FILE_KEYS = [(f"f_{c}", c) for c in _F_COLS]
+_MEMO_MAX = 256  # cached search file lists per node (collection, file ids)
 
 
 def _match_tags(name: str, parts: list[tuple[str, str]], tags: list[str] | None) -> list[str]:
@@ -563,11 +573,13 @@ class Store(MaintenanceMixin):
         return loaded
 
     def _files_for_search(self, name: str, file_ids: list[int] | None = None) -> tuple[dict, list[tuple[str, str]], list[dict]]:
-        """One meta query: the collection's row, its (tag, table_id) pairs, its searchable files.
+        """The collection's row, its (tag, table_id) pairs and its searchable files, fresh from the meta.
 
         Files are those of every partition (only ``file_ids`` when given), ordered by id. A missing
-        collection raises COLLECTION_NOT_EXISTS. One round trip instead of four matters: the meta
-        connection is pure-Python pymysql behind a lock, and each query cost as much as a search.
+        collection raises COLLECTION_NOT_EXISTS. One query instead of four: the meta connection is
+        pure-Python pymysql behind a lock, and each query cost about as much as a small search.
+        On MySQL the rows of the last read are kept and, while one ``rowhash`` query finds the
+        same rows in the meta, reused without being read and decoded again.
         """
         only = ""
         args: list = []
@@ -577,29 +589,44 @@ class Store(MaintenanceMixin):
             else:
                 only = f" AND f.id IN ({', '.join(['%s'] * len(file_ids))})"
                 args = [int(i) for i in file_ids]
-        sql = (
-            f"SELECT t.*, {_FILE_SELECT} FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id "
+        source = (
+            "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id "
             f"AND f.file_type IN ({', '.join(str(int(x)) for x in m.SEARCHABLE)}){only} "
-            "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s) ORDER BY t.id, f.id"
+            "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s)"
         )
+        args += [m.TABLE_TO_DELETE, name, name]
+        memo: dict = self.__dict__.setdefault("_search_memo", {})
+        key = (name, None if file_ids is None else tuple(int(i) for i in file_ids))
+        mysql = self._meta.dialect == "mysql"
+        kept = memo.get(key) if mysql else None
+        if kept is not None:
+            fp = self._meta._exec(f"SELECT {rowhash.select_sql(_SEARCH_EXPRS)} {source}", args, fetch=True)
+            if fp and rowhash.of_result(fp[0]) == kept[0]:
+                return kept[1]
         for _attempt in (0, 1):
-            rows = self._meta._exec(sql, [*args, m.TABLE_TO_DELETE, name, name], fetch=True)
+            rows = self._meta._exec(f"SELECT {_SEARCH_SELECT} {source} ORDER BY t.id, f.id", args, fetch=True)
             root = next((r for r in rows if r["table_id"] == name and not r["owner_table"]), None)
             if root is not None:
                 break
+            memo.pop(key, None)
             self._collection(name)  # raises COLLECTION_NOT_EXISTS with the usual wording
         else:
             raise MilvusError(Code.COLLECTION_NOT_EXISTS, f"Collection {name} does not exist.")
-        coll = {k: v for k, v in root.items() if not k.startswith("f_")}
+        coll = {k: root[k] for k in _T_COLS}
         parts = [(DEFAULT_TAG, name)]
         files: list[dict] = []
         for r in rows:
             if r["owner_table"] == name and (r["partition_tag"], r["table_id"]) not in parts:
                 parts.append((r["partition_tag"], r["table_id"]))
             if r["f_id"] is not None and (r["table_id"] == name or r["owner_table"] == name):
-                files.append({k[2:]: v for k, v in r.items() if k.startswith("f_")})
+                files.append({c: r[k] for k, c in _FILE_KEYS})
         files.sort(key=lambda f: int(f["id"]))
-        return coll, parts, files
+        found = (coll, parts, files)
+        if mysql:
+            if len(memo) >= _MEMO_MAX:
+                memo.clear()
+            memo[key] = (rowhash.of_rows([r[k] for k in _SEARCH_KEYS] for r in rows), found)
+        return found
 
     def search(self, name: str, tags: list[str], queries: np.ndarray, topk: int, params: dict, *,
                found: tuple[dict, list[tuple[str, str]], list[dict]] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,9 @@
 """What the router reads from the Milvus metadata (MySQL): a collection's searchable files.
 
-One query per search, never cached, so a segment flushed a moment ago is searched; one pymysql
-connection per worker thread, in autocommit so each read sees the latest committed rows.
+Every search reads the meta, so a segment flushed a moment ago is searched: either the whole
+file list, or one ``fingerprint`` row that tells whether the list read last time is still
+exact (see ``rowhash``). One pymysql connection per worker thread, in autocommit so each read
+sees the latest committed rows.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pymysql
+
+from labkit import metahash as rowhash
 
 SEARCHABLE = (1, 2, 3)  # RAW, TO_INDEX, INDEX
 TO_DELETE = 1  # Tables.state
@@ -33,6 +37,8 @@ class CollectionFiles:
     metric_type: int
     dimension: int
     files: list[FileRow]
+    # rowhash of every row the list was made from (all partitions); None when not read whole
+    fingerprint: rowhash.Fingerprint | None = field(default=None, compare=False)
 
 
 def match_tags(tags: Sequence[str], partitions: dict[str, str]) -> set[str] | None:
@@ -58,12 +64,14 @@ def match_tags(tags: Sequence[str], partitions: dict[str, str]) -> set[str] | No
     return chosen or None
 
 
-_FILES_SQL = (
-    "SELECT t.table_id, t.owner_table, t.partition_tag, t.metric_type, t.dimension, "
-    "f.id, f.file_type, f.row_count, f.updated_time "
+_FILES_COLUMNS = ("t.table_id", "t.owner_table", "t.partition_tag", "t.metric_type", "t.dimension",
+                  "f.id", "f.file_type", "f.row_count", "f.updated_time")
+_FILES_FROM = (
     "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id AND f.file_type IN (1, 2, 3) "
     "WHERE t.state <> 1 AND (t.table_id = %s OR t.owner_table = %s)"
 )
+_FILES_SQL = f"SELECT {', '.join(_FILES_COLUMNS)} {_FILES_FROM}"
+_FINGERPRINT_SQL = f"SELECT {rowhash.select_sql(_FILES_COLUMNS)} {_FILES_FROM}"
 
 
 class MetaReader:
@@ -118,7 +126,12 @@ class MetaReader:
             for r in rows if r[5] is not None and r[0] in wanted
         ]
         files.sort(key=lambda f: f.id)
-        return CollectionFiles(name, metric, dim, files)
+        return CollectionFiles(name, metric, dim, files, rowhash.of_rows(rows))
+
+    def fingerprint(self, name: str) -> rowhash.Fingerprint:
+        """What ``collection_files(name).fingerprint`` would be now, in one single-row query."""
+        rows = self._query(_FINGERPRINT_SQL, (name, name))
+        return rowhash.of_result(rows[0]) if rows else (0, 0)
 
     def files_by_id(self, ids: Sequence[int]) -> list[FileRow]:
         """Searchable TableFiles rows with these ids (for SearchInFiles through the router)."""

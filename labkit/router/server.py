@@ -244,19 +244,21 @@ class Router:
 
         key = (param.collection_name, tuple(tags))
         cached = self._files_cache.get(key)
-        if cached is not None and cached.files and self.discovery.read_nodes():
-            # Speculate on the file list of the last search while MySQL is asked for the current
-            # one; the answer is kept only when both lists are equal, so a file flushed before
-            # this request arrived is never missed (the query starts after the request came in).
-            fresh_future = self._pool.submit(self.meta.collection_files, param.collection_name, tags)
+        if cached is not None and cached.files and cached.fingerprint and self.discovery.read_nodes():
+            # Search the file list of the last search while MySQL computes the fingerprint of the
+            # rows it came from. The answer is kept only when the fingerprint is unchanged, so a
+            # file flushed before this request arrived is never missed (the query starts after
+            # the request came in); otherwise the list is read again and the search redone.
+            fresh = self._pool.submit(self.meta.fingerprint, param.collection_name)
             reply, side = self._routed(cached, request, nq, param.topk, fallback, commit=False, speculative=True)
-            found = fresh_future.result()
-            if found != cached:
+            if fresh.result() == cached.fingerprint:
+                if reply is not None:
+                    self._commit(side)
+                    return reply
+                found = cached  # a read node failed: the normal path below suspends and reroutes
+            else:
                 self.stats["stale_cache"] += 1
-            elif reply is not None:
-                self._commit(side)
-                return reply
-            # else: a read node failed; the normal path below retries it, suspends and reroutes
+                found = self.meta.collection_files(param.collection_name, tags)
         else:
             found = self.meta.collection_files(param.collection_name, tags)
         self._remember(key, found)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,14 @@ class _NodeBase(Service):
         used = {ROUTER_PORT} | {int(r["port"]) for n, r in self.state.services().items()
                                 if n != self.name and r.get("port")}
         previous = self.record.get("port")
-        if previous and int(previous) not in used and procs.port_free(int(previous)):
-            return int(previous)
+        if previous and int(previous) not in used:
+            # A restarted node keeps its address (the router's WOSERVER and clients point at it);
+            # a node killed a moment ago may still hold the port briefly.
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                if procs.port_free(int(previous)):
+                    return int(previous)
+                time.sleep(0.1)
         for port in range(FIRST_NODE_PORT, FIRST_NODE_PORT + 20):
             if port not in used and procs.port_free(port):
                 return port

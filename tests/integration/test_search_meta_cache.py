@@ -10,11 +10,11 @@ import uuid
 import numpy as np
 import pytest
 
+from labkit import metahash as rowhash
 from labkit.node import store as store_mod
 from labkit.node.errors import MilvusError
 from labkit.node.settings import StoreSettings
 from labkit.node.store import Store
-from labkit.router import rowhash
 
 pytestmark = pytest.mark.integration
 DIM = 16
