@@ -51,6 +51,11 @@ CHANNEL_OPTIONS = [
 ]
 
 
+# Writes after which the set of searchable files may have changed (the router refreshes its lists)
+FILE_CHANGING = ("Flush", "CreateIndex", "DropIndex", "Compact", "DeleteByID", "DropPartition",
+                 "DropCollection")
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -136,6 +141,8 @@ class Router:
             "ReleaseCollection": lambda req, ctx: self.broadcast("ReleaseCollection", req, ctx),
             "PreloadCollection": lambda req, ctx: self.broadcast("PreloadCollection", req, ctx),
         }
+        for name in FILE_CHANGING:
+            self.special[name] = lambda req, ctx, _name=name: self.forward_and_refresh(_name, req, ctx)
 
     # -- plumbing --------------------------------------------------------------------------
     def client(self, addr: str) -> NodeClient:
@@ -213,6 +220,26 @@ class Router:
             if context is not None:
                 context.abort(code, exc.details() or code.name)
             raise
+
+    def forward_and_refresh(self, name: str, request: bytes, context: Any) -> bytes:
+        """Forward a write that changes segment files, then re-read the cached file lists.
+
+        Every write reaches the rw node through the router, so once the node acknowledges a
+        flush or an index build the router already knows the new files: the next search finds
+        its cached list current (one search, no redo), instead of discovering the change on the
+        first query. Searches stay correct without this (each one checks the fingerprint).
+        """
+        reply = self.forward(name, request, context)
+        with self._lock:
+            keys = list(self._files_cache)
+        for key in keys:
+            try:
+                self._remember(key, self.meta.collection_files(key[0], list(key[1])))
+            except Exception:  # noqa: BLE001 - a failed refresh only costs the next search a re-read
+                log.warning("refreshing the file list of %s after %s failed", key[0], name, exc_info=True)
+                with self._lock:
+                    self._files_cache.pop(key, None)
+        return reply
 
     def broadcast(self, name: str, request: bytes, context: Any) -> bytes:
         """The rw node and every live read node; the first failure wins, else the rw reply."""

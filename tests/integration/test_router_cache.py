@@ -113,3 +113,25 @@ def test_mysql_and_python_fingerprints_agree(rc):
     finally:
         meta.close()
         c.drop_collection(name)
+
+
+def test_a_flush_through_the_router_refreshes_its_lists(rc):
+    """Writes that pass through the router update its cached lists: the next search is not redone."""
+    c = rc["router"]
+    rng = np.random.default_rng(5)
+    name = f"rcr_{uuid.uuid4().hex[:6]}"
+    assert c.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1,
+                                "metric_type": 1}).OK()
+    try:
+        first = rng.random((SEG_ROWS, DIM), dtype=np.float32)
+        _insert(c, name, first)
+        assert c.search(name, 1, first[:1].tolist())[0].OK()  # caches the list
+        stale = _stats(c)["stale_cache"]
+        new = rng.random((50, DIM), dtype=np.float32)
+        new_ids = _insert(c, name, new)  # flushed through the router
+        st, res = c.search(name, 1, new[:3].tolist())
+        assert st.OK(), st
+        assert [r[0].id for r in res] == new_ids[:3].tolist()
+        assert _stats(c)["stale_cache"] == stale  # the list was already current: no redo
+    finally:
+        c.drop_collection(name)
