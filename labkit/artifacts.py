@@ -38,3 +38,10 @@ def record_metrics(notebook: str, metrics: dict[str, Any], out_dir: str | os.Pat
     payload = {"notebook": notebook, "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **metrics}
     path.write_text(json.dumps(payload, indent=2, default=_jsonable))
     return path
+
+
+def save_json(result: Any, name: str, out_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``<artifacts>/<name>.json`` (a benchmark's full result) and return its path."""
+    path = artifacts_dir(out_dir) / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, default=_jsonable))
+    return path

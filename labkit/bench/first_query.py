@@ -512,11 +512,9 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def save_json(result: dict[str, Any], name: str = "06_first_query", out_dir: str | None = None) -> Path:
-    from labkit.artifacts import artifacts_dir
+    from labkit.artifacts import save_json as save
 
-    path = artifacts_dir(out_dir) / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2))
-    return path
+    return save(result, name, out_dir)
 
 
 def cli(argv: list[str]) -> int:

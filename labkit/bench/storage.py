@@ -161,11 +161,9 @@ def summary_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def save_json(result: Mapping[str, Any], name: str = "05_storage", out_dir: str | None = None) -> Path:
-    from labkit.artifacts import artifacts_dir
+    from labkit.artifacts import save_json as save
 
-    path = artifacts_dir(out_dir) / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2))
-    return path
+    return save(result, name, out_dir)
 
 
 def cli(argv: list[str]) -> int:

@@ -284,19 +284,7 @@ class Store(MaintenanceMixin):
     def _match_tables(self, name: str, tags: list[str] | None) -> list[str]:
         """table_ids of the partitions whose tag fully matches one of the regexes ([] = all)."""
         parts = [(DEFAULT_TAG, name), *[(p["partition_tag"], p["table_id"]) for p in self._meta.partitions(name)]]
-        if not tags:
-            return [t for _, t in parts]
-        out: list[str] = []
-        for tag in tags:
-            try:
-                rx = re.compile(tag)
-            except re.error as exc:
-                raise MilvusError(Code.UNEXPECTED_ERROR, f"Invalid partition tag {tag!r}: {exc}") from exc
-            hits = [t for ptag, t in parts if rx.fullmatch(ptag)]
-            if not hits:
-                raise MilvusError(Code.UNEXPECTED_ERROR, f"Partition {tag} does not exist in collection {name}")
-            out.extend(t for t in hits if t not in out)
-        return out
+        return _match_tags(name, parts, tags)
 
     def _all_tables(self, name: str) -> list[str]:
         return [name, *[p["table_id"] for p in self._meta.partitions(name)]]
