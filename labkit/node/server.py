@@ -305,8 +305,8 @@ class MilvusServicer:
             file_ids, bad_ids = _file_ids(request.file_id_array), None
         except MilvusError as exc:  # reported after the collection check, as before
             file_ids, bad_ids = [], exc
-        # only the wanted files' rows are read (the collection row comes either way)
-        found = self.store._files_for_search(name, sorted(set(file_ids)))
+        # the collection's whole searchable list: the same kept rows Search uses (and preload refreshes)
+        found = self.store._files_for_search(name)
         s = _search_schema(found[0])
         k, params = self._search_checks(param, s)
         if bad_ids is not None:

@@ -560,31 +560,23 @@ class Store(MaintenanceMixin):
         self.cache.put(loaded)
         return loaded
 
-    def _files_for_search(self, name: str, file_ids: list[int] | None = None) -> tuple[dict, list[tuple[str, str]], list[dict]]:
+    def _files_for_search(self, name: str) -> tuple[dict, list[tuple[str, str]], list[dict]]:
         """The collection's row, its (tag, table_id) pairs and its searchable files, fresh from the meta.
 
-        Files are those of every partition (only ``file_ids`` when given), ordered by id. A missing
-        collection raises COLLECTION_NOT_EXISTS. One query instead of four: the meta connection is
-        pure-Python pymysql behind a lock, and each query cost about as much as a small search.
+        Files are those of every partition, ordered by id. A missing collection raises
+        COLLECTION_NOT_EXISTS. One query instead of four: the meta connection is pure-Python
+        pymysql behind a lock, and each query cost about as much as a small search.
         On MySQL the rows of the last read are kept and, while one ``rowhash`` query finds the
         same rows in the meta, reused without being read and decoded again.
         """
-        only = ""
-        args: list = []
-        if file_ids is not None:
-            if not file_ids:
-                only = " AND 1 = 0"
-            else:
-                only = f" AND f.id IN ({', '.join(['%s'] * len(file_ids))})"
-                args = [int(i) for i in file_ids]
         source = (
             "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id "
-            f"AND f.file_type IN ({', '.join(str(int(x)) for x in m.SEARCHABLE)}){only} "
+            f"AND f.file_type IN ({', '.join(str(int(x)) for x in m.SEARCHABLE)}) "
             "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s)"
         )
-        args += [m.TABLE_TO_DELETE, name, name]
+        args = [m.TABLE_TO_DELETE, name, name]
         memo: dict = self.__dict__.setdefault("_search_memo", {})
-        key = (name, None if file_ids is None else tuple(int(i) for i in file_ids))
+        key = (name, None)
         mysql = self._meta.dialect == "mysql"
         kept = memo.get(key) if mysql else None
         if kept is not None:
@@ -635,11 +627,11 @@ class Store(MaintenanceMixin):
 
     def search_in_files(self, name: str, file_ids: list[int], queries: np.ndarray, topk: int, params: dict, *,
                         found: tuple[dict, list[tuple[str, str]], list[dict]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``found``: ``_files_for_search(name, file_ids)`` already read for this request."""
+        """``found``: ``_files_for_search(name)`` already read for this request."""
         from labkit.node import engine
 
         wanted = sorted({int(i) for i in file_ids})
-        coll, _parts, files = found or self._files_for_search(name, wanted)
+        coll, _parts, files = found or self._files_for_search(name)
         engine.check_search_params(int(coll["engine_type"]), params or {}, int(topk))
         keep = set(wanted)
         files = [f for f in files if int(f["id"]) in keep]

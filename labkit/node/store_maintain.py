@@ -325,6 +325,7 @@ class MaintenanceMixin:
         """ro + preload: load searchable files not yet cached; returns how many were loaded."""
         loaded = 0
         live: set[int] = set()
+        fresh: set[str] = set()
         for coll in self._meta.collections():
             files = self._meta.files(self._all_tables(coll["table_id"]))
             live.update(int(f["id"]) for f in files)
@@ -335,8 +336,16 @@ class MaintenanceMixin:
                     try:
                         self._load(f, coll)
                         loaded += 1
+                        fresh.add(coll["table_id"])
                     except MilvusError:
                         pass  # not visible on this mount yet: next poll
+        # Refresh the search's kept file list too, so the first query after a flush finds both the
+        # segment and the list ready (otherwise it re-reads the list: ~1 ms of a ~6 ms search).
+        for name in fresh:
+            try:
+                self._files_for_search(name)
+            except MilvusError:
+                pass  # dropped meanwhile: the next search reports it
         # merged away or dropped; ids above the newest one read here may be rows a search just loaded
         newest = max(live, default=0)
         self.cache.evict_where(lambda s: s.file_row_id not in live and s.file_row_id <= newest)
