@@ -75,7 +75,9 @@ def is_stale(mountpoint: Path | str) -> bool:
     if mount_fstype(mountpoint) is None:
         return False
     try:
-        os.stat(mountpoint)
+        # statfs always reaches the FUSE daemon; stat() may be answered from the kernel's
+        # attribute cache (1 s) and look healthy right after the client died
+        os.statvfs(mountpoint)
         return False
     except OSError as exc:
         return exc.errno in (errno.ENOTCONN, errno.EIO)
@@ -333,9 +335,10 @@ class JuiceFSMount(_JuiceFSBase):
             return ServiceStatus(self.name, self.kind, self.backend, str(self.shared_dir), None,
                                  self.shared_dir.is_dir(), rec.get("detail", NO_FUSE_DETAIL))
         pids = client_pids(self.mountpoint)
-        if is_stale(self.mountpoint):
+        mounted = mount_fstype(self.mountpoint) == "fuse.juicefs"
+        if is_stale(self.mountpoint) or (mounted and not pids):  # no client serves it any more
             detail, ok = "STALE mount (client died: transport endpoint is not connected); run `labkit up`", False
-        elif mount_fstype(self.mountpoint) != "fuse.juicefs":
+        elif not mounted:
             detail, ok = "not mounted", False
         else:
             ok = bool(pids)
