@@ -108,13 +108,27 @@ def client_pids(mountpoint: Path | str) -> list[int]:
     return sorted(pids)
 
 
-def force_unmount(mountpoint: Path | str) -> None:
+def force_unmount(mountpoint: Path | str, recorded_pids: list[int] | None = None) -> None:
     """Lazy unmount (works on a dead FUSE endpoint) and stop any leftover client process."""
     tool = binaries.which(["fusermount3", "fusermount"])
     if mount_fstype(mountpoint) is not None and tool:
         subprocess.run([tool, "-uz", str(mountpoint)], capture_output=True, timeout=30)
-    for pid in client_pids(mountpoint):
+    pids = client_pids(mountpoint)
+    for pid in pids:
         procs.stop(pid, expect="juicefs")
+    remove_fd_sockets([*pids, *(recorded_pids or [])])
+
+
+def remove_fd_sockets(pids: list[int]) -> None:
+    """Remove ``/tmp/fuse_fd_comm.<pid>`` left by a juicefs supervisor that did not exit cleanly.
+
+    ``juicefs mount -d`` passes the FUSE fd to its child through that socket and deletes it on a
+    clean unmount; a killed supervisor leaves it behind.
+    """
+    for pid in pids:
+        sock = Path(f"/tmp/fuse_fd_comm.{int(pid)}")
+        if not procs.alive(int(pid)) and sock.is_socket():
+            sock.unlink(missing_ok=True)
 
 
 def _meta(state) -> tuple[Service, Service]:
@@ -290,7 +304,7 @@ class JuiceFSMount(_JuiceFSBase):
         if self.record.get("fuse", True) and self.healthy():
             pids = client_pids(self.mountpoint)
             return self.state.record(self.name, pid=pids[0], pids=pids)
-        force_unmount(self.mountpoint)  # stale endpoint or orphaned client: clean before remounting
+        force_unmount(self.mountpoint, self.record.get("pids"))  # stale endpoint or orphaned client: clean before remounting
         binaries.juicefs()
         rec = self.record
         port = choose_port("JuiceFS metrics", None, rec.get("metrics_port"), None)
@@ -303,7 +317,7 @@ class JuiceFSMount(_JuiceFSBase):
         if proc.returncode != 0 or mount_fstype(self.mountpoint) != "fuse.juicefs":
             with open(log, "a") as fh:
                 fh.write(self.state.mask(proc.stdout + proc.stderr))
-            force_unmount(self.mountpoint)
+            force_unmount(self.mountpoint, self.record.get("pids"))
             raise LabError(f"`juicefs mount` for node {self.node} failed (exit {proc.returncode}). "
                            f"Last lines of {log}:\n{procs.tail(log)}")
         pids = client_pids(self.mountpoint)
@@ -322,7 +336,7 @@ class JuiceFSMount(_JuiceFSBase):
                         fh.write(f"labkit: juicefs umount failed ({proc.returncode}): {proc.stderr}\n")
             except (subprocess.TimeoutExpired, LabError):
                 pass
-        force_unmount(self.mountpoint)
+        force_unmount(self.mountpoint, self.record.get("pids"))
         if mount_fstype(self.mountpoint) is not None:
             raise LabError(f"Could not unmount {self.mountpoint}; close programs using it and retry.")
         self.state.forget(self.name)
