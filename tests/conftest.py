@@ -7,8 +7,12 @@ use it together with ``lab.mount(name)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,6 +66,50 @@ def fresh_database(lab: Lab):
     finally:
         for name in made:
             lab.drop_database(name)
+
+
+@pytest.fixture
+def store_pair(lab: Lab, tmp_path: Path):
+    """Context-manager factory: ``with store_pair(meta_uri, "w-mount", "r-mount") as (w, r)``.
+
+    A rw Store on one JuiceFS mount and a ro Store on another (two clients of one volume), both on
+    ``meta_uri``; background maintenance parked so tests drive it. Stores closed, their files and
+    the mounts removed afterwards.
+    """
+
+    @contextlib.contextmanager
+    def make(meta_uri: str, writer: str, reader: str) -> Iterator[tuple[Any, Any]]:
+        from labkit.node.settings import StoreSettings
+        from labkit.node.store import Store
+
+        sub = f"{writer}-{uuid.uuid4().hex[:8]}"
+        mounts: list[str] = []
+        stores: list[Store] = []
+        try:
+            a = lab.mount(writer)
+            mounts.append(writer)
+            b = lab.mount(reader)
+            mounts.append(reader)
+            common = dict(cluster=True, meta_uri=meta_uri, auto_flush_interval=0, file_cleanup_timeout=0)
+            w = Store(StoreSettings(role="rw", storage_path=str(a / sub / "milvus"),
+                                    wal_path=str(tmp_path / f"{writer}-wal"), **common))
+            w.maintenance_interval = 3600
+            w.start()
+            stores.append(w)
+            r = Store(StoreSettings(role="ro", storage_path=str(b / sub / "milvus"),
+                                    wal_path=str(tmp_path / f"{reader}-wal"), **common))
+            r.start()
+            stores.append(r)
+            yield w, r
+        finally:
+            for st in stores:
+                st.close()
+            if mounts:
+                shutil.rmtree(lab.mount(mounts[0]) / sub, ignore_errors=True)
+            for name in mounts:
+                lab.umount(name)
+
+    return make
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from labkit import procs
+from labkit.bench import emit
 from labkit.config import config
 from labkit.errors import LabError
 from labkit.progress import milestone
@@ -533,12 +534,5 @@ def cli(argv: list[str]) -> int:
     with contextlib.redirect_stdout(sys.stderr):  # progress lines must not mix with the JSON
         result = run_first_query(args.size, args.mode, seed=args.seed, auto_flush=args.auto_flush,
                                  batches=args.batches)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
-    else:
-        for row in summary_rows(result):
-            print(json.dumps(row))
+    emit(result, args.json, args.out, summary_rows(result) if not args.json else [])
     return 0

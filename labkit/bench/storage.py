@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
@@ -18,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from labkit.bench import emit
 from labkit.bench.published import MD_OPS, published, published_ratios
 from labkit.bench.storage_fio import throughput
 from labkit.bench.storage_meta import MetaRun, run_metadata
@@ -180,12 +180,5 @@ def cli(argv: list[str]) -> int:
     names = [t.strip() for t in args.targets.split(",") if t.strip()]
     with contextlib.redirect_stdout(sys.stderr):  # progress lines must not mix with the JSON
         result = run_storage(args.size, names, args.path, args.pause, use_fio=False if args.no_fio else None)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
-    if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
-    else:
-        for row in summary_table(result):
-            print(json.dumps(row))
+    emit(result, args.json, args.out, summary_table(result) if not args.json else [])
     return 0

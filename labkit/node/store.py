@@ -81,6 +81,8 @@ class Store(MaintenanceMixin):
         self.role = "ro" if settings.cluster and settings.role == "ro" else "rw"
         self.storage = Path(settings.storage_path)
         self.cache = SegmentCache(settings.cache_size)
+        # (collection, None) -> (rowhash of the rows, what _files_for_search returned): MySQL only
+        self._search_memo: dict = {}
         self.meta: m.Meta | None = None
         self.wal: Wal | None = None
         self.maintenance_interval = 1.0  # seconds between merge/index/cleanup passes (tests lower it)
@@ -575,7 +577,7 @@ class Store(MaintenanceMixin):
             "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s)"
         )
         args = [m.TABLE_TO_DELETE, name, name]
-        memo: dict = self.__dict__.setdefault("_search_memo", {})
+        memo = self._search_memo
         key = (name, None)
         mysql = self._meta.dialect == "mysql"
         kept = memo.get(key) if mysql else None

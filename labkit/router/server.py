@@ -51,9 +51,19 @@ CHANNEL_OPTIONS = [
 ]
 
 
-# Writes after which the set of searchable files may have changed (the router refreshes its lists)
-FILE_CHANGING = ("Flush", "CreateIndex", "DropIndex", "Compact", "DeleteByID", "DropPartition",
-                 "DropCollection")
+# Writes after which the set of searchable files may have changed (the router refreshes its lists),
+# with the request message that names the collection(s)
+FILE_CHANGING = {"Flush": "FlushParam", "CreateIndex": "IndexParam", "DropIndex": "CollectionName",
+                 "Compact": "CollectionName", "DeleteByID": "DeleteByIDParam",
+                 "DropPartition": "PartitionParam", "DropCollection": "CollectionName"}
+
+
+def written_collections(method: str, request: bytes) -> set[str] | None:
+    """The collections a FILE_CHANGING request writes to; None means all (a Flush of everything)."""
+    msg = getattr(pb, FILE_CHANGING[method]).FromString(request)
+    if method == "Flush":
+        return set(msg.collection_name_array) or None
+    return {msg.collection_name}
 
 
 def _varint(n: int) -> bytes:
@@ -230,8 +240,9 @@ class Router:
         first query. Searches stay correct without this (each one checks the fingerprint).
         """
         reply = self.forward(name, request, context)
+        names = written_collections(name, request)
         with self._lock:
-            keys = list(self._files_cache)
+            keys = [k for k in self._files_cache if names is None or k[0] in names]
         for key in keys:
             try:
                 self._remember(key, self.meta.collection_files(key[0], list(key[1])))

@@ -4,7 +4,6 @@ second, a dropped collection is reported, and MySQL's hash agrees with Python's 
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
 import numpy as np
@@ -13,42 +12,18 @@ import pytest
 from labkit import metahash as rowhash
 from labkit.node import store as store_mod
 from labkit.node.errors import MilvusError
-from labkit.node.settings import StoreSettings
-from labkit.node.store import Store
 
 pytestmark = pytest.mark.integration
 DIM = 16
 
 
 @pytest.fixture
-def pair(lab, fresh_database, tmp_path):
+def pair(lab, fresh_database, store_pair):
     """(writer, reader): rw Store on mount A, ro Store on mount B, one fresh metadata database."""
     db = "smc_" + uuid.uuid4().hex[:8]
     fresh_database(db)
-    sub = "smc-" + uuid.uuid4().hex[:8]
-    mounts: list[str] = []
-    stores: list[Store] = []
-    try:
-        a = lab.mount("smc-w")
-        mounts.append("smc-w")
-        b = lab.mount("smc-r")
-        mounts.append("smc-r")
-        common = dict(cluster=True, meta_uri=lab.meta_uri(db), auto_flush_interval=0, file_cleanup_timeout=0)
-        w = Store(StoreSettings(role="rw", storage_path=str(a / sub / "milvus"), wal_path=str(tmp_path / "w"), **common))
-        w.maintenance_interval = 3600
-        w.start()
-        stores.append(w)
-        r = Store(StoreSettings(role="ro", storage_path=str(b / sub / "milvus"), wal_path=str(tmp_path / "r"), **common))
-        r.start()
-        stores.append(r)
+    with store_pair(lab.meta_uri(db), "smc-w", "smc-r") as (w, r):
         yield w, r
-    finally:
-        for st in stores:
-            st.close()
-        if mounts:
-            shutil.rmtree(lab.mount(mounts[0]) / sub, ignore_errors=True)
-        for name in mounts:
-            lab.umount(name)
 
 
 def _rand(n: int, seed: int = 0) -> np.ndarray:

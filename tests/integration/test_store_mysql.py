@@ -6,7 +6,6 @@ applies deletes to cached segments only after reload_segments, and loads index f
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
 import numpy as np
@@ -14,42 +13,18 @@ import pymysql
 import pytest
 
 from labkit.node import meta as m
-from labkit.node.settings import StoreSettings
-from labkit.node.store import Store
 
 pytestmark = pytest.mark.integration
 DIM = 16
 
 
 @pytest.fixture
-def pair(lab, fresh_database, tmp_path):
+def pair(lab, fresh_database, store_pair):
     """(writer, reader, mysql params): rw Store on mount A, ro Store on mount B, one fresh database."""
     db = "store_" + uuid.uuid4().hex[:8]
     params = fresh_database(db)
-    sub = "store-test-" + uuid.uuid4().hex[:8]
-    mounts: list[str] = []
-    stores: list[Store] = []
-    try:
-        a = lab.mount("storew")
-        mounts.append("storew")
-        b = lab.mount("storer")
-        mounts.append("storer")
-        common = dict(cluster=True, meta_uri=lab.meta_uri(db), auto_flush_interval=0, file_cleanup_timeout=0)
-        w = Store(StoreSettings(role="rw", storage_path=str(a / sub / "milvus"), wal_path=str(tmp_path / "wal"), **common))
-        w.maintenance_interval = 3600
-        w.start()
-        stores.append(w)
-        r = Store(StoreSettings(role="ro", storage_path=str(b / sub / "milvus"), wal_path=str(tmp_path / "wal-ro"), **common))
-        r.start()
-        stores.append(r)
+    with store_pair(lab.meta_uri(db), "storew", "storer") as (w, r):
         yield w, r, params
-    finally:
-        for st in stores:
-            st.close()
-        if mounts:
-            shutil.rmtree(lab.mount(mounts[0]) / sub, ignore_errors=True)
-        for name in mounts:
-            lab.umount(name)
 
 
 def _rand(n: int, seed: int = 0) -> np.ndarray:
