@@ -11,19 +11,15 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# These two functions share their module's name. Importing them here, eagerly (both modules are
-# small and stdlib-only), binds the functions after the import system has set the submodule
-# attributes, so `labkit.config(SIZE)` stays the function even after `import labkit.config`.
-from labkit.config import config as config  # noqa: E402
-from labkit.progress import progress as progress  # noqa: E402
-
 # public name -> "module:attribute"
 _LAZY = {
-    "check_env": "labkit.env:check_env",
-    "milestone": "labkit.progress:milestone",
-    "in_ci": "labkit.progress:in_ci",
-    "savefig": "labkit.artifacts:savefig",
-    "record_metrics": "labkit.artifacts:record_metrics",
+    "config": "labkit.nb.sizes:config",
+    "progress": "labkit.nb.progress:progress",
+    "check_env": "labkit.lab.doctor:check_env",
+    "milestone": "labkit.nb.progress:milestone",
+    "in_ci": "labkit.nb.progress:in_ci",
+    "savefig": "labkit.nb.artifacts:savefig",
+    "record_metrics": "labkit.nb.artifacts:record_metrics",
 }
 
 

@@ -7,6 +7,6 @@ Set LABKIT_NO_COMPAT_HOOK=1 to see pymilvus's own behaviour.
 import os
 
 if not os.environ.get("LABKIT_NO_COMPAT_HOOK"):
-    from labkit.compat import install
+    from labkit.milvus.proto import install
 
     install()

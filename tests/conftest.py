@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from labkit.lab import Lab
+from labkit.lab.api import Lab
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Client-side cost of one pymilvus 1.1.2 insert: validate, build InsertParam, serialize.
 
 This is the part the protobuf runtime decides: pure-Python protobuf 3.20 needs ~16 s
-for 100,000 x 128 on this class of machine; the upb runtime (through labkit.compat)
+for 100,000 x 128 on this class of machine; the upb runtime (through labkit.milvus.proto)
 should be a few seconds at most. No server is needed: we time exactly what
 ``Milvus.insert`` does before the bytes go on the wire.
 """
@@ -19,9 +19,9 @@ import numpy as np
 
 def run(rows: int = 100_000, dim: int = 128, repeat: int = 3, seed: int = 0) -> dict[str, Any]:
     """Time pymilvus's own insert preparation; returns medians in seconds and the payload size."""
-    from labkit import compat
+    from labkit.milvus import proto
 
-    compat.install()
+    proto.install()
     from milvus.client.check import check_pass_param
     from milvus.client.prepare import Prepare
 
@@ -45,7 +45,7 @@ def run(rows: int = 100_000, dim: int = 128, repeat: int = 3, seed: int = 0) -> 
         "rows": rows,
         "dim": dim,
         "repeat": repeat,
-        "protobuf_backend": compat.protobuf_backend(),
+        "protobuf_backend": proto.protobuf_backend(),
         "check_s_median": statistics.median(check_s),
         "build_s_median": statistics.median(build_s),
         "serialize_s_median": statistics.median(serialize_s),

@@ -41,11 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from labkit import procs
 from labkit.bench import emit
-from labkit.config import config
 from labkit.errors import LabError
-from labkit.progress import milestone
+from labkit.lab import procs
+from labkit.nb.progress import milestone
+from labkit.nb.sizes import config
 
 MODES = ("lazy", "preload")
 IVF_FLAT = 2  # milvus.IndexType.IVF_FLAT
@@ -167,7 +167,7 @@ class ModeCluster:
     """rw + ro nodes + a router for one mode, on a fresh metadata database and storage directory."""
 
     def __init__(self, lab: Any, mode: str, plan: Plan) -> None:
-        from labkit import cluster
+        from labkit.lab import cluster
 
         self.lab, self.mode, self.plan, self.cluster = lab, mode, plan, cluster
         tag = uuid.uuid4().hex[:6]
@@ -217,7 +217,7 @@ class ModeCluster:
         self.ro_clients = {n: self.cluster.connect(self.records[n]) for n in self.names[1:]}
 
     def close(self) -> None:
-        from labkit.services.base import get_service
+        from labkit.lab.services.base import get_service
 
         for name in reversed(self._started):
             with contextlib.suppress(Exception):
@@ -466,7 +466,7 @@ def run_mode(lab: Any, mode: str, plan: Plan, reader: Path | None = None) -> dic
 def run_first_query(size: str | None = None, mode: str = "both", lab: Any = None, seed: int = 0,
                     auto_flush: bool = False, **plan_overrides: Any) -> dict[str, Any]:
     """Both modes (or one) on the running lab; returns the plan, per-mode results and the verdicts."""
-    from labkit.bench.plots_bench import ARTICLE_FIRST_QUERY_S
+    from labkit.nb.bench_figures import ARTICLE_FIRST_QUERY_S
 
     modes = MODES if mode == "both" else (mode,)
     for m in modes:
@@ -474,7 +474,7 @@ def run_first_query(size: str | None = None, mode: str = "both", lab: Any = None
             raise LabError(f"Unknown mode {m!r}; choose lazy, preload or both.")
     plan = make_plan(size, seed=seed, auto_flush=auto_flush, **plan_overrides)
     if lab is None:
-        from labkit.lab import Lab
+        from labkit.lab.api import Lab
 
         lab = Lab()
         lab.up()
@@ -513,7 +513,7 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def save_json(result: dict[str, Any], name: str = "06_first_query", out_dir: str | None = None) -> Path:
-    from labkit.artifacts import save_json as save
+    from labkit.nb.artifacts import save_json as save
 
     return save(result, name, out_dir)
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from labkit import procs
+from labkit.lab import procs
 
 
 def _start(conf: Path, log: Path, port: int) -> int:
-    from labkit.services.node import answers_as
+    from labkit.lab.services.node import answers_as
 
     pid = procs.spawn([sys.executable, "-m", "labkit.node", "--config", str(conf)], log=log)
     try:

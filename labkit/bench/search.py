@@ -71,9 +71,9 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
     import faiss
     import psutil
 
-    from labkit import cluster, procs
-    from labkit.lab import Lab
-    from labkit.services.base import get_service
+    from labkit.lab import cluster, procs
+    from labkit.lab.api import Lab
+    from labkit.lab.services.base import get_service
 
     if via not in {"router", "node"}:
         raise LabError(f"--via must be router or node, not {via!r}.")

@@ -22,11 +22,11 @@ from labkit.bench.published import MD_OPS, published, published_ratios
 from labkit.bench.storage_fio import throughput
 from labkit.bench.storage_meta import MetaRun, run_metadata
 from labkit.bench.storage_targets import DEFAULT_TARGETS, Scratch, Target
-from labkit.config import config
 from labkit.errors import LabError
-from labkit.progress import milestone
-from labkit.services.binaries import which
-from labkit.state import lab_home
+from labkit.lab.services.binaries import which
+from labkit.lab.state import lab_home
+from labkit.nb.progress import milestone
+from labkit.nb.sizes import config
 
 THROUGHPUT_KEYS = ("write_1", "read_1", "write_multi", "read_multi")
 # s3fs creates ~15 entries/s; like the published run (344 items vs 12,440) it gets fewer items.
@@ -161,7 +161,7 @@ def summary_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def save_json(result: Mapping[str, Any], name: str = "05_storage", out_dir: str | None = None) -> Path:
-    from labkit.artifacts import save_json as save
+    from labkit.nb.artifacts import save_json as save
 
     return save(result, name, out_dir)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.services.binaries import which
+from labkit.lab.services.binaries import which
 
 BLOCK = 4 << 20  # the published --bs=4M
 MiB = 1 << 20

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.services.binaries import which
+from labkit.lab import procs
+from labkit.lab.services.binaries import which
 
 # target name -> what it stands for in the article's comparison
 TARGET_LABELS: dict[str, str] = {

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from labkit.node.errors import Code, MilvusError
+from labkit.milvus.status import Code, MilvusError
 from labkit.node.settings import StoreSettings
 
 # The 1.1 template's keys with its defaults (core/conf/demo/server_config.yaml and Config.cpp).

@@ -29,8 +29,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from labkit import topk as _topk
-from labkit.node.errors import Code, MilvusError
+from labkit.milvus import topk as _topk
+from labkit.milvus.status import Code, MilvusError
 
 
 class IndexType(IntEnum):

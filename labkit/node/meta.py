@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from labkit.node.errors import Code, MilvusError
+from labkit.milvus.status import Code, MilvusError
 
 # TableFiles.file_type (MetaTypes.h)
 NEW, RAW, TO_INDEX, INDEX, TO_DELETE, NEW_MERGE, NEW_INDEX, BACKUP = range(8)

@@ -27,11 +27,11 @@ from typing import Any
 import grpc
 import numpy as np
 
-from labkit.compat import messages
+from labkit.milvus.proto import messages
+from labkit.milvus.status import Code, MilvusError
 from labkit.node import validation as check
 from labkit.node import wire
 from labkit.node.config import NodeConfig
-from labkit.node.errors import Code, MilvusError
 
 pb, status_pb, pb_grpc = messages()
 log = logging.getLogger("labkit.node")

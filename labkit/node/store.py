@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit import metahash as rowhash
-from labkit import topk as topk_merge
+from labkit.milvus import fingerprint as rowhash
+from labkit.milvus import topk as topk_merge
+from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
 from labkit.node.cache import LoadedSegment, SegmentCache
-from labkit.node.errors import Code, MilvusError
 from labkit.node.settings import StoreSettings
 from labkit.node.store_buffer import CollectionBuffer
 from labkit.node.store_maintain import FLAT, MaintenanceMixin

@@ -14,10 +14,10 @@ from collections import defaultdict
 
 import numpy as np
 
+from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
 from labkit.node.cache import LoadedSegment
-from labkit.node.errors import Code, MilvusError
 
 log = logging.getLogger("labkit.node.store")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from labkit.node.errors import Code, MilvusError
+from labkit.milvus.status import Code, MilvusError
 
 NAME_LIMIT = 255
 DIM_LIMIT = 32768

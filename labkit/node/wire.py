@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labkit.compat import messages
-from labkit.node.errors import Code, MilvusError
+from labkit.milvus.proto import messages
+from labkit.milvus.status import Code, MilvusError
 
 _pb, _status_pb, _ = messages()
 

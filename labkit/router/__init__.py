@@ -1,6 +1,6 @@
 """The Mishards-compatible router: one client endpoint, searches split over read nodes.
 
-``python -m labkit.router`` runs it (``labkit.services.router`` starts it for the lab).
+``python -m labkit.router`` runs it (``labkit.lab.services.router`` starts it for the lab).
 Admin and introspection go through ``Cmd`` so any pymilvus client can use them:
 
 - ``conn_stats``: the topology as JSON (rw node, read nodes, live/suspended, counters);

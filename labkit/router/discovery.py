@@ -50,8 +50,8 @@ class Discovery:
     def _from_state(self) -> list[str]:
         now = time.monotonic()
         if now - self._state_read >= 1.0:
-            from labkit.procs import alive
-            from labkit.state import LabState
+            from labkit.lab.procs import alive
+            from labkit.lab.state import LabState
 
             services = LabState(self.cfg.labkit_home or None).services()
             ro, rw = [], ""

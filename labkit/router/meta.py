@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pymysql
 
-from labkit import metahash as rowhash
+from labkit.milvus import fingerprint as rowhash
 
 SEARCHABLE = (1, 2, 3)  # RAW, TO_INDEX, INDEX
 TO_DELETE = 1  # Tables.state

@@ -22,8 +22,8 @@ from typing import Any
 import grpc
 import numpy as np
 
-from labkit.compat import messages
 from labkit.errors import LabError
+from labkit.milvus.proto import messages
 from labkit.router import merge as merging
 from labkit.router.config import RouterConfig
 from labkit.router.discovery import Discovery

@@ -7,10 +7,10 @@ from concurrent import futures
 import grpc
 import pytest
 
-from labkit import compat
-from labkit.procs import free_port
+from labkit.lab.procs import free_port
+from labkit.milvus import proto
 
-milvus_pb2, status_pb2, milvus_pb2_grpc = compat.messages()
+milvus_pb2, status_pb2, milvus_pb2_grpc = proto.messages()
 from milvus import Milvus  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import pytest
 from milvus import IndexType, MetricType, Milvus
 from milvus.client.prepare import Prepare
 
-from labkit import cluster, procs
+from labkit.lab import cluster, procs
 
 pytestmark = pytest.mark.integration
 
@@ -350,7 +350,7 @@ def test_kill9_after_acknowledged_inserts(lab, nodes, coll):
 def test_hybrid_rpcs_unimplemented(rw_client):
     import grpc
 
-    from labkit.compat import messages
+    from labkit.milvus.proto import messages
 
     pb, _, pb_grpc = messages()
     with grpc.insecure_channel(rw_client._connection().client().server_address) as ch:

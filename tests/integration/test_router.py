@@ -10,9 +10,10 @@ import uuid
 import numpy as np
 import pytest
 
-from labkit import cluster, procs, router
+from labkit import router
+from labkit.lab import cluster, procs
+from labkit.lab.services.base import get_service
 from labkit.router.ring import Ring
-from labkit.services.base import get_service
 
 pytestmark = pytest.mark.integration
 

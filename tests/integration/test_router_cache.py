@@ -11,10 +11,11 @@ import uuid
 import numpy as np
 import pytest
 
-from labkit import cluster, procs, router
+from labkit import router
+from labkit.lab import cluster, procs
+from labkit.lab.services.base import get_service
 from labkit.router.config import parse_sqlalchemy_uri
 from labkit.router.meta import MetaReader
-from labkit.services.base import get_service
 
 pytestmark = pytest.mark.integration
 

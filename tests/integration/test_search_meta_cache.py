@@ -9,9 +9,9 @@ import uuid
 import numpy as np
 import pytest
 
-from labkit import metahash as rowhash
+from labkit.milvus import fingerprint as rowhash
+from labkit.milvus.status import MilvusError
 from labkit.node import store as store_mod
-from labkit.node.errors import MilvusError
 
 pytestmark = pytest.mark.integration
 DIM = 16

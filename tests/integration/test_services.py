@@ -15,11 +15,11 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from labkit import procs
-from labkit.lab import Lab
-from labkit.services import juicefs as jfs
-from labkit.services.base import get_service
-from labkit.state import LabState
+from labkit.lab import procs
+from labkit.lab.api import Lab
+from labkit.lab.services import juicefs as jfs
+from labkit.lab.services.base import get_service
+from labkit.lab.state import LabState
 
 pytestmark = pytest.mark.integration
 
@@ -195,7 +195,7 @@ def test_s3_object_store_receives_the_chunks(tmp_path: Path) -> None:
 
 
 def test_docker_backend_renders_commands_and_refuses_without_engine(tmp_path: Path) -> None:
-    from labkit.services.docker_backend import engine_available
+    from labkit.lab.services.docker_backend import engine_available
 
     dry = labkit_cli("up", "--backend", "docker", "--dry-run", home=tmp_path / "dock")
     assert dry.returncode == 0, dry.stderr

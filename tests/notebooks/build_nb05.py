@@ -32,8 +32,8 @@ EFS, run this notebook on an EC2 VM with EFS mounted and set `PATHS = "efs=/mnt/
 S3 emulator and mounts, and removes them at the end. FUSE (root or `/dev/fuse` access) for the
 mounted targets; without it they are listed as skipped with the reason. ~1 minute at `ci` size."""),
 code("""import labkit
-from labkit.bench import storage\nfrom labkit.config import config
-from labkit.bench.plots_bench import html_table, plot_metadata, plot_throughput
+from labkit.bench import storage
+from labkit.nb.bench_figures import html_table, plot_metadata, plot_throughput
 
 report = labkit.check_env()  # versions, services, FUSE, memory: says what is missing
 print(report)"""),
@@ -42,7 +42,7 @@ TARGETS: str = "local,juicefs-file,juicefs-s3,s3fs-s3,bindfs"  # built-in target
 PATHS: str = ""  # extra directories to measure, comma separated (see the EFS note above)
 PAUSE_S: float = 1.1  # seconds between metadata phases (longer than the 1 s attribute cache)
 OUT_DIR: str = ""  # figures and metrics; empty: artifacts folder at the repo root""", metadata={"tags": ["parameters"]}),
-code("""cfg = config(SIZE)
+code("""cfg = labkit.config(SIZE)
 out = OUT_DIR or None
 targets = [t for t in TARGETS.split(",") if t]
 paths = [p for p in PATHS.split(",") if p]

@@ -39,7 +39,7 @@ longer than 0.016-0.032 s, so the segments are indexed, as any production setup 
 its own nodes and router. Time: ~30 s at `ci`, a few minutes at `small`, ~10-15 min at `full`."""),
 code("""import labkit
 from labkit.bench import first_query
-from labkit.bench.plots_bench import ARTICLE_FIRST_QUERY_S, html_table, plot_first_query, plot_freshness
+from labkit.nb.bench_figures import ARTICLE_FIRST_QUERY_S, html_table, plot_first_query, plot_freshness
 from labkit.lab import Lab
 
 report = labkit.check_env()  # versions, services, FUSE, memory: says what is missing

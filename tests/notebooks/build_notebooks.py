@@ -22,7 +22,7 @@ SEED: int = 0  # seed of the random vectors
 OUT_DIR: str = ""  # figures and metrics; empty: artifacts folder at the repo root'''
 
 DERIVE = '''\
-cfg = config(SIZE)
+cfg = labkit.config(SIZE)
 out = OUT_DIR or None
 cfg'''
 
@@ -51,9 +51,8 @@ def skeleton(title: str, intro: str, imports: str, body: list, summary: str, che
 
 IMPORTS = '''\
 import labkit
-from labkit.config import config
-from labkit import {extra}
-from labkit.lab import Lab
+from labkit.lab import {lab}
+from labkit.nb import {extra}
 
 report = labkit.check_env()  # versions, services, FUSE, memory: says what is missing and how to get it
 print(report)'''
@@ -82,18 +81,18 @@ Each notebook is one step of the article, run for real and checked at the end:
 **System:** Linux, 2 cores, 2 GB RAM; FUSE (`/dev/fuse`) for real JuiceFS mounts. Without FUSE
 (Binder) the nodes share one local directory and every notebook says so.
 """,
-    IMPORTS.format(extra="overview, plots, showcase"),
+    IMPORTS.format(extra="figures, overview, show", lab="Lab"),
     [
         md("""
 ## The cluster
 
-The figure is drawn by `labkit.plots.architecture_figure` from the same layout the lab starts:
+The figure is drawn by `labkit.nb.figures.architecture_figure` from the same layout the lab starts:
 one rw node, `cfg.ro_nodes` read nodes, one JuiceFS client per node.
 """),
         code('''\
 fuse = overview.fuse_mode(report.fuse)
 print(overview.storage_sentence(fuse))
-fig = labkit.savefig(plots.architecture_figure(cfg.ro_nodes, fuse=fuse), "00_architecture", out)'''),
+fig = labkit.savefig(figures.architecture_figure(cfg.ro_nodes, fuse=fuse), "00_architecture", out)'''),
         md("""
 ## What will run where
 
@@ -103,7 +102,7 @@ and the `state.json` that lets every notebook find the running services live in 
 """),
         code('''\
 print("lab home:", Lab().home)
-placement = showcase.table(overview.placement_rows(cfg, fuse), title="processes the lab starts")
+placement = show.table(overview.placement_rows(cfg, fuse), title="processes the lab starts")
 placement'''),
         md("""
 ## How long each notebook takes
@@ -112,7 +111,7 @@ Estimates for SIZE=small on 2 cores; `last_run_s` is filled in from the executed
 `artifacts/` once `labkit run` (or the tests) have run the notebooks.
 """),
         code('''\
-times = showcase.table(overview.notebook_rows(), title="notebooks")
+times = show.table(overview.notebook_rows(), title="notebooks")
 times'''),
     ],
     """
@@ -125,7 +124,7 @@ times'''),
     '''\
 assert report.ok, "the machine lacks something the lab needs (see the table above)"
 assert sum(r["process"].startswith("labkit.node") for r in placement.rows) == 1 + cfg.ro_nodes
-assert (labkit.artifacts.artifacts_dir(out) / "00_architecture.png").is_file()
+assert (labkit.nb.artifacts.artifacts_dir(out) / "00_architecture.png").is_file()
 assert any(r["notebook"].startswith("01_") for r in times.rows)
 labkit.record_metrics("00_overview", {"fuse": fuse, "size": cfg.size, "checks_missing": len(report.missing()),
                                       "processes": len(placement)}, out)''',
@@ -145,7 +144,7 @@ idempotent: running it again reuses what is healthy and repairs what is not.
 
 **Prerequisites:** 00 (optional). **Time:** about 30 s the first time, a second after.
 """,
-    IMPORTS.format(extra="observe, overview, showcase, widgets"),
+    IMPORTS.format(extra="overview, panel, show, views", lab="Lab"),
     [
         md("## Start the storage services"),
         code('''\
@@ -153,7 +152,7 @@ idempotent: running it again reuses what is healthy and repairs what is not.
 lab = Lab()
 lab.up()
 print(overview.storage_sentence(lab.fuse))
-showcase.table(widgets.service_rows(lab.status()), widgets.SERVICE_COLUMNS, title="lab services")'''),
+show.table(panel.service_rows(lab.status()), panel.SERVICE_COLUMNS, title="lab services")'''),
         md("""
 ## The article's command and the one run here
 
@@ -163,7 +162,7 @@ a plain process with its data under the lab home (passwords are generated per la
         code('''\
 article = """docker run -d --name mysql -p 3306:3306 -e MYSQL_ROOT_PASSWORD=123456 mysql:5.7
 mysql -h 127.0.0.1 -uroot -p123456 -e 'create database milvus'"""
-showcase.side_by_side("the article", article, "run here", "\\n".join(lab.commands()["mysql"]))'''),
+show.side_by_side("the article", article, "run here", "\\n".join(lab.commands()["mysql"]))'''),
         md("""
 ## The `meta_uri` line for server_config.yaml
 
@@ -171,21 +170,21 @@ Every node of the cluster gets this same line (the password is masked when shown
 """),
         code('''\
 meta_line = lab.state.mask(f"general:\\n  meta_uri: {lab.meta_uri()}")
-showcase.Text(meta_line, "server_config.yaml")'''),
+show.Text(meta_line, "server_config.yaml")'''),
         md("## Connect with pymysql, as the nodes will"),
         code('''\
 params = lab.mysql_params()
-who = observe.mysql_query(params, "SELECT VERSION() AS version, CURRENT_USER() AS user, DATABASE() AS db")
-showcase.table(who)'''),
+who = views.mysql_query(params, "SELECT VERSION() AS version, CURRENT_USER() AS user, DATABASE() AS db")
+show.table(who)'''),
         code('''\
-databases = [r["Database"] for r in observe.mysql_query(params, "SHOW DATABASES")]
-tables = [next(iter(r.values())) for r in observe.mysql_query(params, "SHOW TABLES")]
+databases = [r["Database"] for r in views.mysql_query(params, "SHOW DATABASES")]
+tables = [next(iter(r.values())) for r in views.mysql_query(params, "SHOW TABLES")]
 print("databases:", databases)
 print("tables in milvus:", tables or "none yet (the first Milvus node creates Tables, TableFiles, ...)")'''),
         md("What the lab's `milvus` user may do (all on the `milvus` database, nothing else):"),
         code('''\
-grants = observe.mysql_grants(params)
-showcase.Text("\\n".join(grants), "SHOW GRANTS")'''),
+grants = views.mysql_grants(params)
+show.Text("\\n".join(grants), "SHOW GRANTS")'''),
     ],
     """
 - MariaDB runs on 127.0.0.1 with a `milvus` database and user; the same `meta_uri` goes into
@@ -220,15 +219,15 @@ through another.
 **Prerequisites:** 01. **Time:** under a minute. **System:** FUSE for real mounts; without it
 the nodes share one local directory (said below).
 """,
-    IMPORTS.format(extra="demo, observe, overview, plots, showcase, widgets"),
+    IMPORTS.format(extra="figures, overview, panel, show, views, walkthrough", lab="Lab"),
     [
         code('''\
 #papermill_description=lab_up
 lab = Lab()
 lab.up()
 print(overview.storage_sentence(lab.fuse))
-showcase.table(widgets.service_rows(s for s in lab.status() if s.kind in {"redis", "objectstore", "juicefs"}),
-               widgets.SERVICE_COLUMNS)'''),
+show.table(panel.service_rows(s for s in lab.status() if s.kind in {"redis", "objectstore", "juicefs"}),
+               panel.SERVICE_COLUMNS)'''),
         md("""
 ## `juicefs format`: the article's command and the one run here
 
@@ -240,14 +239,14 @@ object store; the shape of the command is the same:
 article = """export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=https;AccountName=...;AccountKey=..."
 juicefs format --storage wasb --bucket https://<container> redis://<user>:<password>@<redis-host>:6379/1 test
 juicefs mount -d redis://<user>:<password>@<redis-host>:6379/1 ~/jfs"""
-showcase.side_by_side("the article (Azure Blob)", article, "run here (masked)", "\\n".join(lab.commands()["juicefs"]))'''),
+show.side_by_side("the article (Azure Blob)", article, "run here (masked)", "\\n".join(lab.commands()["juicefs"]))'''),
         md("## One mount per node"),
         code('''\
 #papermill_description=mounts
 mounts = {name: lab.mount(name) for name in overview.node_names(cfg)}
-showcase.table(observe.mount_rows(mounts), title="each node's data directory")'''),
+show.table(views.mount_rows(mounts), title="each node's data directory")'''),
         code('''\
-showcase.Text("\\n".join(observe.service_commands(lab, "mount")) or "(no JuiceFS clients: shared directory)",
+show.Text("\\n".join(views.service_commands(lab, "mount")) or "(no JuiceFS clients: shared directory)",
               "the mount commands")'''),
         md("""
 ## `juicefs status`
@@ -256,9 +255,9 @@ The volume's settings and one session per JuiceFS client. (Without FUSE there ar
 """),
         code('''\
 status = lab.volume().juicefs_status()
-sessions = observe.session_rows(status)
-showcase.table(observe.setting_rows(status), title="volume settings")'''),
-        code('''showcase.table(sessions, title="client sessions (one per mounted node)")'''),
+sessions = views.session_rows(status)
+show.table(views.setting_rows(status), title="volume settings")'''),
+        code('''show.table(sessions, title="client sessions (one per mounted node)")'''),
         md("""
 ## Write on one mount, read on another
 
@@ -269,10 +268,10 @@ sees the new content. Timed:
         code('''\
 #papermill_description=cross_mount
 size_mb = max(4, cfg.fio_size_mb // 4)
-trip = demo.cross_mount_roundtrip(mounts["rw"], mounts["ro1"], size_mb)
-showcase.table([trip], ["bytes", "write_close_s", "open_read_s", "write_MiB_s", "read_MiB_s", "same_content"])'''),
+trip = walkthrough.cross_mount_roundtrip(mounts["rw"], mounts["ro1"], size_mb)
+show.table([trip], ["bytes", "write_close_s", "open_read_s", "write_MiB_s", "read_MiB_s", "same_content"])'''),
         code('''\
-fig = plots.bar_figure({"write + close (rw mount)": trip["write_close_s"],
+fig = figures.bar_figure({"write + close (rw mount)": trip["write_close_s"],
                         "open + read (ro1 mount)": trip["open_read_s"]}, f"{size_mb} MiB across two mounts")
 labkit.savefig(fig, "02_cross_mount", out);'''),
     ],
@@ -309,7 +308,7 @@ client is the real **pymilvus 1.1.2**. Each node reads a real `server_config.yam
 
 **Prerequisites:** 01, 02. **Time:** about a minute.
 """,
-    IMPORTS.format(extra="cluster, demo, observe, overview, showcase, widgets")
+    IMPORTS.format(extra="overview, panel, show, views, walkthrough", lab="Lab, cluster")
     + "\nfrom labkit.node.config import render_server_config",
     [
         md("""
@@ -323,22 +322,22 @@ lab = Lab()
 lab.up()
 meta = lab.state.mask(lab.meta_uri())
 article_cfg = {r: render_server_config(role=r, meta_uri=meta, storage_path="/root/jfs/milvus") for r in ("rw", "ro")}
-showcase.diff(article_cfg["rw"], article_cfg["ro"], "rw/server_config.yaml", "ro/server_config.yaml")'''),
+show.diff(article_cfg["rw"], article_cfg["ro"], "rw/server_config.yaml", "ro/server_config.yaml")'''),
         md("## Start the nodes"),
         code('''\
 #papermill_description=start_nodes
 print(overview.storage_sentence(lab.fuse))
 rw = cluster.start_node(lab, "rw", role="rw")
 ro = cluster.start_node(lab, "ro1", role="ro")
-showcase.table(widgets.node_rows({n["name"]: {**n, "kind": "node"} for n in (rw, ro)}), widgets.NODE_COLUMNS)'''),
+show.table(panel.node_rows({n["name"]: {**n, "kind": "node"} for n in (rw, ro)}), panel.NODE_COLUMNS)'''),
         md("On this machine the two configs also differ in port and mount path (one JuiceFS client each):"),
         code('''\
 configs = {n["name"]: lab.state.mask(open(n["config_path"]).read()) for n in (rw, ro)}
-showcase.diff(configs["rw"], configs["ro1"], "rw", "ro1")'''),
+show.diff(configs["rw"], configs["ro1"], "rw", "ro1")'''),
         md("## Connect with pymilvus 1.1.2, to each node"),
         code('''\
 rw_client, ro_client = cluster.connect(rw), cluster.connect(ro)
-showcase.table([{"node": n, "server_version": c.server_version()[1], "role": c.get_config("cluster", "role")[1]}
+show.table([{"node": n, "server_version": c.server_version()[1], "role": c.get_config("cluster", "role")[1]}
                 for n, c in (("rw", rw_client), ("ro1", ro_client))])'''),
         md("""
 ## Create a collection, insert, flush (on the rw node)
@@ -352,20 +351,20 @@ as they are while we look at them.
 """),
         code('''\
 #papermill_description=insert
-demo.fresh_collection(rw_client, COLLECTION, cfg.dim, index_file_size=1)
-files_before = {f["path"] for f in observe.segment_files(ro["storage_path"], COLLECTION)}
-rows = demo.unmerged_rows(cfg.dim, files=3, at_least=cfg.rows)
-data = demo.vectors(rows, cfg.dim, SEED)
-ids = demo.insert_batches(rw_client, COLLECTION, data, batches=3)
+walkthrough.fresh_collection(rw_client, COLLECTION, cfg.dim, index_file_size=1)
+files_before = {f["path"] for f in views.segment_files(ro["storage_path"], COLLECTION)}
+rows = walkthrough.unmerged_rows(cfg.dim, files=3, at_least=cfg.rows)
+data = walkthrough.vectors(rows, cfg.dim, SEED)
+ids = walkthrough.insert_batches(rw_client, COLLECTION, data, batches=3)
 print("rows counted by the rw node:", rw_client.count_entities(COLLECTION)[1])'''),
         md("The segment files that appeared, seen through the **ro1** node's own mount:"),
         code('''\
-files = [f for f in observe.segment_files(ro["storage_path"], COLLECTION) if f["path"] not in files_before]
-showcase.table(files, title=f"new under {ro['storage_path']}")'''),
+files = [f for f in views.segment_files(ro["storage_path"], COLLECTION) if f["path"] not in files_before]
+show.table(files, title=f"new under {ro['storage_path']}")'''),
         md("And the rows Milvus wrote to MySQL's `TableFiles` (file_type 1 = RAW: searchable, no index):"),
         code('''\
-table_files = observe.table_files(lab.mysql_params(), COLLECTION)
-showcase.table(table_files)'''),
+table_files = views.table_files(lab.mysql_params(), COLLECTION)
+show.table(table_files)'''),
         md("""
 ## Search on the ro node
 
@@ -374,17 +373,17 @@ its JuiceFS mount. Its answer is compared with brute force over the same vectors
 """),
         code('''\
 #papermill_description=search_ro
-queries = demo.vectors(cfg.nq, cfg.dim, SEED + 1)
+queries = walkthrough.vectors(cfg.nq, cfg.dim, SEED + 1)
 status, results = ro_client.search(COLLECTION, cfg.topk, queries.tolist())
-truth_ids, truth_dist = demo.brute_force(data, ids, queries, cfg.topk)
-ro_recall = demo.recall(demo.result_ids(results), truth_ids)
+truth_ids, truth_dist = walkthrough.brute_force(data, ids, queries, cfg.topk)
+ro_recall = walkthrough.recall(walkthrough.result_ids(results), truth_ids)
 print(status, "| recall vs brute force:", ro_recall)'''),
         md("## A write to the ro node is refused"),
         code('''\
 refused, _ = ro_client.insert(COLLECTION, data[:1].tolist(), ids=[10**9])
 print("ro1 answered:", refused)'''),
         md("## Cluster panel (press Refresh after changing something)"),
-        code('''widgets.cluster_panel(lab)'''),
+        code('''panel.cluster_panel(lab)'''),
     ],
     """
 - The rw and ro nodes run the same program; `cluster.role` decides who writes.
@@ -402,7 +401,7 @@ searchable = [r for r in table_files if r["file_type"].split()[0] in {"1", "2", 
 assert rw_client.count_entities(COLLECTION)[1] == rows
 assert sum(r["row_count"] for r in searchable) == rows and len(searchable) == 3
 assert sum(f["path"].endswith(".rv") for f in files) == 3  # one vector file per new segment
-assert [a for a, b in showcase.changed_lines(article_cfg["rw"], article_cfg["ro"])] == ["role: rw"]
+assert [a for a, b in show.changed_lines(article_cfg["rw"], article_cfg["ro"])] == ["role: rw"]
 labkit.record_metrics("03_milvus_rw_ro", {"fuse": lab.fuse, "rows": rows, "segments": len(searchable),
                                           "segment_files": len(files), "ro_recall": ro_recall,
                                           "refused_code": refused.code}, out)''',
@@ -423,7 +422,7 @@ connect exactly as the article's users did: `Milvus(host, 19530)`.
 
 **Prerequisites:** 01-03. **Time:** about a minute.
 """,
-    IMPORTS.format(extra="cluster, demo, observe, overview, plots, showcase, widgets"),
+    IMPORTS.format(extra="figures, overview, panel, show, views, walkthrough", lab="Lab, cluster"),
     [
         md("""
 ## Start the router
@@ -443,19 +442,19 @@ print(f"router on {router['host']}:{router['port']}", "(19530, Milvus' default)"
         code('''\
 client = cluster.connect(router)  # as the article's users did: Milvus(host, 19530)
 print("server_version through the router:", client.server_version())
-showcase.table(observe.router_topology(client), title="what the router sees (Cmd conn_stats)")'''),
+show.table(views.router_topology(client), title="what the router sees (Cmd conn_stats)")'''),
         md("## Insert and search through the router"),
         code('''\
 #papermill_description=insert
-demo.fresh_collection(client, COLLECTION, cfg.dim, index_file_size=1)  # 1 MB: segments stay unmerged
-data = demo.vectors(demo.unmerged_rows(cfg.dim, files=12, at_least=cfg.rows), cfg.dim, SEED + 4)
-ids = demo.insert_batches(client, COLLECTION, data, batches=12)
+walkthrough.fresh_collection(client, COLLECTION, cfg.dim, index_file_size=1)  # 1 MB: segments stay unmerged
+data = walkthrough.vectors(walkthrough.unmerged_rows(cfg.dim, files=12, at_least=cfg.rows), cfg.dim, SEED + 4)
+ids = walkthrough.insert_batches(client, COLLECTION, data, batches=12)
 print("rows:", client.count_entities(COLLECTION)[1])'''),
         code('''\
-queries = demo.vectors(cfg.nq, cfg.dim, SEED + 5)
-truth_ids, _ = demo.brute_force(data, ids, queries, cfg.topk)
+queries = walkthrough.vectors(cfg.nq, cfg.dim, SEED + 5)
+truth_ids, _ = walkthrough.brute_force(data, ids, queries, cfg.topk)
 status, results = client.search(COLLECTION, cfg.topk, queries.tolist())
-recall_before = demo.recall(demo.result_ids(results), truth_ids)
+recall_before = walkthrough.recall(walkthrough.result_ids(results), truth_ids)
 print(status, "| recall vs brute force:", recall_before)'''),
         md("""
 ## Which node searches which file
@@ -463,8 +462,8 @@ print(status, "| recall vs brute force:", recall_before)'''),
 The router hashes each `TableFiles.id` onto the ring of running read nodes:
 """),
         code('''\
-before = observe.file_node_map(lab, COLLECTION, client)
-showcase.table(widgets.segment_rows(before, ["ro1"]), title="segments per read node")'''),
+before = views.file_node_map(lab, COLLECTION, client)
+show.table(panel.segment_rows(before, ["ro1"]), title="segments per read node")'''),
         md("""
 ## Add a read node and watch files move
 
@@ -474,19 +473,19 @@ stay where their cache already is. The router re-reads the running nodes every s
         code('''\
 #papermill_description=add_ro2
 ro2 = cluster.start_node(lab, "ro2", role="ro")
-after = demo.wait_for(lambda: observe.file_node_map(lab, COLLECTION, client), lambda m: "ro2" in m.values())
+after = walkthrough.wait_for(lambda: views.file_node_map(lab, COLLECTION, client), lambda m: "ro2" in m.values())
 moved = {f: (before[f], after[f]) for f in before if before[f] != after.get(f)}
-showcase.table(widgets.segment_rows(after, ["ro1", "ro2"]), title=f"after adding ro2: {len(moved)} files moved")'''),
+show.table(panel.segment_rows(after, ["ro1", "ro2"]), title=f"after adding ro2: {len(moved)} files moved")'''),
         code('''\
-fig = plots.file_node_figure({"1 read node": before, "2 read nodes": after})
+fig = figures.file_node_figure({"1 read node": before, "2 read nodes": after})
 labkit.savefig(fig, "04_file_node_map", out);'''),
         code('''\
 #papermill_description=search_after
-status_after, results = demo.retry_search(client, COLLECTION, cfg.topk, queries)
-recall_after = demo.recall(demo.result_ids(results), truth_ids)
+status_after, results = walkthrough.retry_search(client, COLLECTION, cfg.topk, queries)
+recall_after = walkthrough.recall(walkthrough.result_ids(results), truth_ids)
 print(status_after, "| recall vs brute force with ro2:", recall_after)'''),
         md("## Cluster panel"),
-        code('''widgets.cluster_panel(lab, file_map=lambda: observe.file_node_map(lab, COLLECTION, client))'''),
+        code('''panel.cluster_panel(lab, file_map=lambda: views.file_node_map(lab, COLLECTION, client))'''),
     ],
     """
 - The router answers on one address, forwards writes to the rw node and splits searches over
@@ -516,16 +515,16 @@ starts from scratch).
 
 **Prerequisites:** none. **Time:** a few seconds.
 """,
-    IMPORTS.format(extra="observe, showcase, widgets"),
+    IMPORTS.format(extra="panel, show, views", lab="Lab"),
     [
         code('''\
 lab = Lab()
-showcase.table(widgets.service_rows(lab.status()), widgets.SERVICE_COLUMNS, title="before")'''),
+show.table(panel.service_rows(lab.status()), panel.SERVICE_COLUMNS, title="before")'''),
         code('''\
 #papermill_description=down
 lab.down(purge=PURGE)
-left = observe.leftovers(lab.home)
-showcase.table([{"kind": k, "left": len(v), "items": "; ".join(v)} for k, v in left.items()], title="after")'''),
+left = views.leftovers(lab.home)
+show.table([{"kind": k, "left": len(v), "items": "; ".join(v)} for k, v in left.items()], title="after")'''),
     ],
     """
 - Every recorded service was stopped by PID; no lab process or mount remains.

@@ -7,34 +7,34 @@ import sys
 
 import numpy as np
 
-from labkit import demo, showcase
-from labkit.observe import leftovers
-from labkit.procs import stop
+from labkit.lab.procs import stop
+from labkit.nb import show, walkthrough
+from labkit.nb.views import leftovers
 
 
 def test_brute_force_and_recall() -> None:
-    data = demo.vectors(200, 8, seed=1)
+    data = walkthrough.vectors(200, 8, seed=1)
     ids = list(range(1000, 1200))
-    truth, dist = demo.brute_force(data, ids, data[:3], topk=5)
+    truth, dist = walkthrough.brute_force(data, ids, data[:3], topk=5)
     assert truth[:, 0].tolist() == [1000, 1001, 1002] and np.allclose(dist[:, 0], 0, atol=1e-4)
     assert (np.diff(dist, axis=1) >= -1e-6).all()  # ascending squared L2
-    assert demo.recall(truth.tolist(), truth) == 1.0
-    assert demo.recall([[1, 2, 3, 4, 5]] * 3, truth) == 0.0
-    ip_ids, ip = demo.brute_force(data, ids, data[:2], topk=4, metric="IP")
+    assert walkthrough.recall(truth.tolist(), truth) == 1.0
+    assert walkthrough.recall([[1, 2, 3, 4, 5]] * 3, truth) == 0.0
+    ip_ids, ip = walkthrough.brute_force(data, ids, data[:2], topk=4, metric="IP")
     assert (np.diff(ip, axis=1) <= 1e-6).all()  # descending for IP
 
 
 def test_unmerged_rows_fill_index_file_size() -> None:
-    rows = demo.unmerged_rows(dim=128, files=3)
+    rows = walkthrough.unmerged_rows(dim=128, files=3)
     assert rows // 3 * 128 * 4 >= 1 << 20
-    assert demo.unmerged_rows(dim=128, files=3, at_least=10**6) == 10**6
+    assert walkthrough.unmerged_rows(dim=128, files=3, at_least=10**6) == 10**6
 
 
 def test_changed_lines_and_diff() -> None:
     a, b = "x: 1\nrole: rw\ny: 2", "x: 1\nrole: ro\ny: 2"
-    assert showcase.changed_lines(a, b) == [("role: rw", "role: ro")]
-    assert "-role: rw" in repr(showcase.diff(a, b)) and "(identical)" in repr(showcase.diff(a, a))
-    assert "no rows" in repr(showcase.table([]))
+    assert show.changed_lines(a, b) == [("role: rw", "role: ro")]
+    assert "-role: rw" in repr(show.diff(a, b)) and "(identical)" in repr(show.diff(a, a))
+    assert "no rows" in repr(show.table([]))
 
 
 def test_leftovers_sees_only_the_lab_home(tmp_path) -> None:

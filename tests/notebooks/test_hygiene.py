@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.run_notebooks import notebooks
-from labkit.state import REPO_ROOT
+from labkit.cli.run import notebooks
+from labkit.lab.state import REPO_ROOT
 
 NOTEBOOKS = notebooks(REPO_ROOT / "notebooks")
 BIN = Path(sys.executable).parent

@@ -23,10 +23,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.lab import Lab
-from labkit.observe import leftovers
-from labkit.run_notebooks import notebooks, run_notebook
-from labkit.state import REPO_ROOT
+from labkit.cli.run import notebooks, run_notebook
+from labkit.lab.api import Lab
+from labkit.lab.state import REPO_ROOT
+from labkit.nb.views import leftovers
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.timeout(900)]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from labkit.cli.run import cli, notebooks
 from labkit.errors import LabError
-from labkit.run_notebooks import cli, notebooks
 
 
 def test_notebooks_in_order_and_filtered(tmp_path) -> None:

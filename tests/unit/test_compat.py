@@ -1,4 +1,4 @@
-"""labkit.compat: pymilvus 1.1.2's message modules rebuilt on the modern protobuf runtime."""
+"""labkit.milvus.proto: pymilvus 1.1.2's message modules rebuilt on the modern protobuf runtime."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit import compat
+from labkit.milvus import proto
 
-milvus_pb2, status_pb2, milvus_pb2_grpc = compat.messages()
+milvus_pb2, status_pb2, milvus_pb2_grpc = proto.messages()
 from milvus.client.prepare import Prepare  # noqa: E402  (after the hook is installed)
 
 # One request per Prepare builder: every request type pymilvus 1.1.2 sends.
@@ -38,8 +38,8 @@ REQUESTS = {
 
 
 def test_runtime_is_upb() -> None:
-    assert compat.installed()
-    assert compat.protobuf_backend() == "upb"
+    assert proto.installed()
+    assert proto.protobuf_backend() == "upb"
 
 
 @pytest.mark.parametrize("name", sorted(REQUESTS))
@@ -75,13 +75,13 @@ def test_serialized_descriptor_extraction_reads_the_installed_file() -> None:
     spec = importlib.machinery.PathFinder.find_spec("milvus")
     assert spec is not None and spec.submodule_search_locations
     source = Path(next(iter(spec.submodule_search_locations)), "grpc_gen", "status_pb2.py").read_text()
-    data = compat.serialized_descriptor(source)
+    data = proto.serialized_descriptor(source)
     assert data.startswith(b"\n\x0cstatus.proto")
 
 
 def test_serialized_descriptor_rejects_unrelated_source() -> None:
     with pytest.raises(ImportError):
-        compat.serialized_descriptor("x = 1\n")
+        proto.serialized_descriptor("x = 1\n")
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:

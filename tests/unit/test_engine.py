@@ -7,6 +7,7 @@ import struct
 import numpy as np
 import pytest
 
+from labkit.milvus.status import Code, MilvusError
 from labkit.node.engine import (
     INDEX_NAMES,
     IndexType,
@@ -17,7 +18,6 @@ from labkit.node.engine import (
     check_search_params,
     is_binary,
 )
-from labkit.node.errors import Code, MilvusError
 
 L2, IP = MetricType.L2, MetricType.IP
 HAMMING, JACCARD, TANIMOTO = MetricType.HAMMING, MetricType.JACCARD, MetricType.TANIMOTO

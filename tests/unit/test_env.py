@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.env import check_env, fuse_available
 from labkit.errors import LabError
+from labkit.lab.doctor import check_env, fuse_available
 
 NAMES = {"python", "pymilvus", "FUSE", "juicefs", "mariadbd/mysqld", "redis-server", "fio", "s3fs",
          "S3 emulator (moto)", "Docker engine", "memory"}
@@ -39,7 +39,7 @@ def test_no_fuse_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_strict_raises_one_sentence_when_required_piece_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("labkit.env.which", lambda name: None)
+    monkeypatch.setattr("labkit.lab.doctor.which", lambda name: None)
     with pytest.raises(LabError, match="missing what the lab needs: .*redis-server"):
         check_env(strict=True)
 

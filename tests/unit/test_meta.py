@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
+from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
-from labkit.node.errors import Code, MilvusError
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import json
 import pytest
 import yaml
 
+from labkit.milvus.status import Code, MilvusError
 from labkit.node.config import NodeConfig, parse_size, render_server_config
-from labkit.node.errors import Code, MilvusError
 
 SAMPLE = """
 version: 0.5

@@ -8,12 +8,12 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from labkit import plots  # noqa: E402
-from labkit.artifacts import savefig  # noqa: E402
+from labkit.nb import figures  # noqa: E402
+from labkit.nb.artifacts import savefig  # noqa: E402
 
 
 def test_architecture_layout_has_a_node_and_mount_per_node() -> None:
-    boxes, arrows = plots.architecture_layout(ro_nodes=3)
+    boxes, arrows = figures.architecture_layout(ro_nodes=3)
     names = {b.name for b in boxes}
     assert {"rw", "ro1", "ro2", "ro3", "mount-ro3", "router", "mysql", "redis", "objects"} <= names
     assert ("router", "ro3") in arrows and ("ro3", "mysql") in arrows
@@ -22,15 +22,15 @@ def test_architecture_layout_has_a_node_and_mount_per_node() -> None:
 
 
 def test_architecture_layout_without_fuse_has_no_juicefs_client() -> None:
-    boxes, arrows = plots.architecture_layout(ro_nodes=2, fuse=False)
+    boxes, arrows = figures.architecture_layout(ro_nodes=2, fuse=False)
     assert not [a for a in arrows if a[0].startswith("mount-")]
     assert all("shared" in b.label for b in boxes if b.kind == "mount")
     with pytest.raises(ValueError):
-        plots.architecture_layout(ro_nodes=-1)
+        figures.architecture_layout(ro_nodes=-1)
 
 
 def test_boxes_do_not_overlap() -> None:
-    boxes, _ = plots.architecture_layout(ro_nodes=2)
+    boxes, _ = figures.architecture_layout(ro_nodes=2)
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             apart_x = abs(a.x - b.x) >= (a.w + b.w) / 2
@@ -39,15 +39,15 @@ def test_boxes_do_not_overlap() -> None:
 
 
 def test_files_per_node_lists_idle_nodes() -> None:
-    assert plots.files_per_node({1: "ro1", 2: "ro1"}, ["ro1", "ro2"]) == {"ro1": 2, "ro2": 0}
-    assert plots.files_per_node({1: "x"}) == {"x": 1}
+    assert figures.files_per_node({1: "ro1", 2: "ro1"}, ["ro1", "ro2"]) == {"ro1": 2, "ro2": 0}
+    assert figures.files_per_node({1: "x"}) == {"x": 1}
 
 
 def test_figures_save(tmp_path) -> None:
     figs = {
-        "arch": plots.architecture_figure(2),
-        "map": plots.file_node_figure({"before": {1: "ro1", 2: "ro1"}, "after": {1: "ro1", 2: "ro2"}}),
-        "bar": plots.bar_figure({"write": 0.5, "read": 0.25}, "t"),
+        "arch": figures.architecture_figure(2),
+        "map": figures.file_node_figure({"before": {1: "ro1", 2: "ro1"}, "after": {1: "ro1", 2: "ro2"}}),
+        "bar": figures.bar_figure({"write": 0.5, "read": 0.25}, "t"),
     }
     for name, fig in figs.items():
         savefig(fig, name, tmp_path)

@@ -1,7 +1,7 @@
 """rowhash: the Python side of the fingerprint that validates cached file lists (MySQL side:
 tests/integration/test_router.py and test_store_mysql.py compare both on real rows)."""
 
-from labkit import metahash as rowhash
+from labkit.milvus import fingerprint as rowhash
 
 
 def test_order_of_rows_does_not_matter_and_nulls_are_skipped():

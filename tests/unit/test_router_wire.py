@@ -1,6 +1,6 @@
 """Router wire helpers: SearchInFiles built around raw SearchParam bytes, typed error replies."""
 
-from labkit.compat import messages
+from labkit.milvus.proto import messages
 from labkit.router.server import error_reply, search_in_files_bytes
 
 pb, status_pb, _ = messages()

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from labkit.errors import LabError
-from labkit.services.ports import choose_port, start_on_free_port
+from labkit.lab.services.ports import choose_port, start_on_free_port
 
 
 @pytest.fixture

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from labkit.cli.lab import table
 from labkit.errors import LabError
-from labkit.lab import Lab, _order
-from labkit.lab_cli import table
-from labkit.services import juicefs as jfs
-from labkit.services.base import ServiceStatus, backends, get_service
-from labkit.services.docker_backend import render
-from labkit.services.mysql import meta_uri, sqlalchemy_uri
-from labkit.services.objectstore import azure_commands
-from labkit.services.redis import redis_conf
-from labkit.state import LabState
+from labkit.lab.api import Lab, _order
+from labkit.lab.services import juicefs as jfs
+from labkit.lab.services.base import ServiceStatus, backends, get_service
+from labkit.lab.services.docker_backend import render
+from labkit.lab.services.mysql import meta_uri, sqlalchemy_uri
+from labkit.lab.services.objectstore import azure_commands
+from labkit.lab.services.redis import redis_conf
+from labkit.lab.state import LabState
 
 
 def test_uri_forms() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import LabError
-from labkit.state import LabState, mask_url_passwords
+from labkit.lab.state import LabState, mask_url_passwords
 
 
 def test_secret_is_generated_once_and_file_is_private(tmp_path: Path) -> None:

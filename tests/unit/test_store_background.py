@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
+from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
-from labkit.node.errors import Code, MilvusError
 from labkit.node.settings import StoreSettings
 from labkit.node.store import Store
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
-from labkit.node.errors import Code, MilvusError
 from labkit.node.settings import StoreSettings
 from labkit.node.store import Store
 

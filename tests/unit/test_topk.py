@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labkit import topk
+from labkit.milvus import topk
 
 L2, IP, JACCARD, TANIMOTO = 1, 2, 4, 5
 

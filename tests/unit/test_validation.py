@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from labkit.milvus.status import Code, MilvusError
 from labkit.node import validation as v
-from labkit.node.errors import Code, MilvusError
 
 
 def code_of(fn, *args):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from milvus.client.prepare import Prepare
 
+from labkit.milvus.status import Code, MilvusError
 from labkit.node import wire
-from labkit.node.errors import Code, MilvusError
 
 
 def _bytes(records, ids=None, tag="p1", name="c1"):

@@ -102,7 +102,7 @@ def leftovers(home: str | os.PathLike[str]) -> dict[str, list[str]]:
 
 def service_commands(lab: Any, kind: str) -> list[str]:
     """The shell commands behind every recorded service of ``kind`` (secrets masked)."""
-    from labkit.services.base import get_service
+    from labkit.lab.services.base import get_service
 
     lines: list[str] = []
     for name, rec in sorted(lab.state.services().items()):
@@ -130,7 +130,7 @@ SEARCHABLE = (1, 2, 3)  # RAW, TO_INDEX, INDEX: the only file types Milvus 1.1 s
 
 def read_nodes(lab: Any) -> dict[str, str]:
     """``host:port`` -> node name of the running read-only nodes (what the router spreads searches over)."""
-    from labkit.procs import alive
+    from labkit.lab.procs import alive
 
     out = {}
     for name, rec in lab.state.services().items():

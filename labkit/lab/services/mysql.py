@@ -13,11 +13,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.services import binaries
-from labkit.services.base import Service, ServiceStatus, register
-from labkit.services.ports import start_on_free_port
+from labkit.lab import procs
+from labkit.lab.services import binaries
+from labkit.lab.services.base import Service, ServiceStatus, register
+from labkit.lab.services.ports import start_on_free_port
 
 ARTICLE_PORT = 3306
 DATABASE = "milvus"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
+from labkit.lab import procs
 
 
 def choose_port(what: str, explicit: int | None, recorded: int | None, default: int | None) -> int:

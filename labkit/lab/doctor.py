@@ -129,12 +129,12 @@ def _pymilvus() -> Check:
     except metadata.PackageNotFoundError:
         return Check("pymilvus", False, "not installed", f"{PIP} --no-deps pymilvus==1.1.2", required=True)
     try:
-        from labkit import compat
+        from labkit.milvus import proto
 
-        compat.install()
+        proto.install()
         from milvus import Milvus  # noqa: F401
 
-        backend = compat.protobuf_backend()
+        backend = proto.protobuf_backend()
     except Exception as exc:  # report the import failure as it is
         return Check("pymilvus", False, f"{version}, import failed: {exc}".splitlines()[0],
                      f"{PIP} -e . (registers labkit's protobuf hook)", required=True)

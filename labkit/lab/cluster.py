@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.services.base import get_service
+from labkit.lab.services.base import get_service
 
 
 def _state(lab: Any):
@@ -58,6 +58,6 @@ def connect(record: dict[str, Any], timeout: float = 10.0):
 
 
 def _default_state():
-    from labkit.state import LabState
+    from labkit.lab.state import LabState
 
     return LabState()

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.state import LabState
+from labkit.lab import procs
+from labkit.lab.state import LabState
 
 
 @dataclass
@@ -113,8 +113,8 @@ def _load_all() -> None:
     import importlib
     import pkgutil
 
-    import labkit.services as pkg
+    import labkit.lab.services as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name not in {"base"}:
-            importlib.import_module(f"labkit.services.{mod.name}")
+            importlib.import_module(f"labkit.lab.services.{mod.name}")

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from labkit.artifacts import artifacts_dir
 from labkit.errors import LabError
-from labkit.state import REPO_ROOT
+from labkit.lab.state import REPO_ROOT
+from labkit.nb.artifacts import artifacts_dir
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 DEFAULT_TIMEOUT = 900  # seconds per cell

@@ -13,11 +13,11 @@ from labkit.errors import LabError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "doctor": ("labkit.env", "what this machine can do, and how to install what is missing"),
-    "up": ("labkit.lab_cli:up", "start the lab's storage services (MySQL, Redis, object store, JuiceFS)"),
-    "status": ("labkit.lab_cli:status", "table of the lab's services, addresses, PIDs and health"),
-    "down": ("labkit.lab_cli:down", "stop everything and unmount (--purge also deletes data)"),
-    "run": ("labkit.run_notebooks", "execute all notebooks in order; outputs and figures to artifacts/"),
+    "doctor": ("labkit.lab.doctor", "what this machine can do, and how to install what is missing"),
+    "up": ("labkit.cli.lab:up", "start the lab's storage services (MySQL, Redis, object store, JuiceFS)"),
+    "status": ("labkit.cli.lab:status", "table of the lab's services, addresses, PIDs and health"),
+    "down": ("labkit.cli.lab:down", "stop everything and unmount (--purge also deletes data)"),
+    "run": ("labkit.cli.run", "execute all notebooks in order; outputs and figures to artifacts/"),
     "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query"),
 }
 

@@ -15,14 +15,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.services import binaries
-from labkit.services.base import ServiceStatus, register
-from labkit.services.mysql import ARTICLE_PORT, DATABASE, USER, MySQLBase
-from labkit.services.objectstore import BUCKET, ObjectStoreBase
-from labkit.services.ports import choose_port
-from labkit.services.redis import DEFAULT_PORT, RedisBase, redis_conf
+from labkit.lab import procs
+from labkit.lab.services import binaries
+from labkit.lab.services.base import ServiceStatus, register
+from labkit.lab.services.mysql import ARTICLE_PORT, DATABASE, USER, MySQLBase
+from labkit.lab.services.objectstore import BUCKET, ObjectStoreBase
+from labkit.lab.services.ports import choose_port
+from labkit.lab.services.redis import DEFAULT_PORT, RedisBase, redis_conf
 
 IMAGES = {"mysql": "mysql:5.7", "redis": "redis:7.0", "s3": "motoserver/moto:latest"}
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from labkit.config import LabConfig
-from labkit.state import REPO_ROOT
+from labkit.lab.state import REPO_ROOT
+from labkit.nb.sizes import LabConfig
 
 # rough minutes on a 2-core machine at SIZE=small (measured runs replace these when present)
 ESTIMATE_MIN = {"00": 0.1, "01": 0.5, "02": 0.2, "03": 0.3, "04": 0.3, "05": 2.0, "06": 2.0, "99": 0.1}
@@ -80,7 +80,7 @@ def _measured(executed: Path) -> float | None:
 
 def notebook_rows(folder: Path | str = REPO_ROOT / "notebooks", executed_dir: Path | str | None = None) -> list[dict]:
     """Each notebook with its title, the estimate and, when an executed copy exists, the measured time."""
-    from labkit.artifacts import artifacts_dir
+    from labkit.nb.artifacts import artifacts_dir
 
     executed = Path(executed_dir) if executed_dir else artifacts_dir()
     rows = []

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labkit.state import REPO_ROOT
+from labkit.lab.state import REPO_ROOT
 
 
 def artifacts_dir(out_dir: str | os.PathLike[str] | None = None) -> Path:

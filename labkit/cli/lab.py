@@ -10,8 +10,8 @@ import json
 import sys
 
 from labkit.errors import LabError
-from labkit.lab import Lab
-from labkit.services.base import ServiceStatus
+from labkit.lab.api import Lab
+from labkit.lab.services.base import ServiceStatus
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,7 +43,7 @@ def table(rows: list[ServiceStatus]) -> str:
 
 
 def _fuse_banner(lab: Lab) -> str:
-    from labkit.services.juicefs import fuse_available
+    from labkit.lab.services.juicefs import fuse_available
 
     ok, why = fuse_available()
     if ok:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labkit import widgets
-from labkit.services.base import ServiceStatus
+from labkit.lab.services.base import ServiceStatus
+from labkit.nb import panel
 
 STATUSES = [
     ServiceStatus("router", "router", "local", "127.0.0.1:19530", 40, True, "Mishards role"),
@@ -21,29 +21,29 @@ RECORDS = {
 
 
 def test_service_rows_order_and_health() -> None:
-    rows = widgets.service_rows(STATUSES)
+    rows = panel.service_rows(STATUSES)
     assert [r["name"] for r in rows] == ["mysql", "mount-rw", "ro1", "router"]
     assert {r["name"]: r["healthy"] for r in rows}["ro1"] == "NO"
-    assert set(rows[0]) == set(widgets.SERVICE_COLUMNS)
+    assert set(rows[0]) == set(panel.SERVICE_COLUMNS)
 
 
 def test_node_rows_rw_first_and_only_nodes() -> None:
-    rows = widgets.node_rows(RECORDS)
+    rows = panel.node_rows(RECORDS)
     assert [r["name"] for r in rows] == ["rw", "ro1"]
     assert rows[0]["address"] == "127.0.0.1:19533"
 
 
 def test_segment_rows_counts_zero_for_idle_nodes() -> None:
-    rows = widgets.segment_rows({1: "ro1", 2: "ro1", 3: "ro2"}, ["rw", "ro1", "ro2"])
+    rows = panel.segment_rows({1: "ro1", 2: "ro1", 3: "ro2"}, ["rw", "ro1", "ro2"])
     assert rows == [{"node": "rw", "segments": 0}, {"node": "ro1", "segments": 2}, {"node": "ro2", "segments": 1}]
 
 
 def test_panel_text_has_every_section() -> None:
-    data = widgets.panel_data(STATUSES, RECORDS, {7: "ro1"})
-    text = widgets.panel_text(data)
+    data = panel.panel_data(STATUSES, RECORDS, {7: "ro1"})
+    text = panel.panel_text(data)
     for word in ("Services", "Nodes", "Segments per node", "router", "19533"):
         assert word in text
-    assert "Segments" not in widgets.panel_text(widgets.panel_data(STATUSES, RECORDS))
+    assert "Segments" not in panel.panel_text(panel.panel_data(STATUSES, RECORDS))
 
 
 class _FakeLab:
@@ -65,10 +65,10 @@ class _FakeLab:
 
 def test_cluster_panel_text_fallback_and_refresh() -> None:
     lab = _FakeLab()
-    panel = widgets.cluster_panel(lab)
-    bundle = panel._repr_mimebundle_()
+    box = panel.cluster_panel(lab)
+    bundle = box._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
-    assert data["text/plain"] == panel.text and "router" in panel.text
-    assert "mysql" not in panel.text
-    panel.children[0].click()  # the Refresh button
-    assert lab.calls == 2 and "mysql" in panel.text
+    assert data["text/plain"] == box.text and "router" in box.text
+    assert "mysql" not in box.text
+    box.children[0].click()  # the Refresh button
+    assert lab.calls == 2 and "mysql" in box.text

@@ -73,7 +73,7 @@ def fresh_collection(client: Any, name: str, dim: int, index_file_size: int = 10
 def insert_batches(client: Any, name: str, data: np.ndarray, batches: int = 1, start_id: int = 0,
                    flush_each: bool = True) -> list[int]:
     """Insert ``data`` in ``batches`` (explicit ids start_id..), flushing after each batch."""
-    from labkit.progress import progress
+    from labkit.nb.progress import progress
 
     ids = list(range(start_id, start_id + len(data)))
     chunks = np.array_split(np.arange(len(data)), max(1, batches))

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from labkit.plots import files_per_node
-from labkit.showcase import html_table, text_table
+from labkit.nb.figures import files_per_node
+from labkit.nb.show import html_table, text_table
 
 SERVICE_COLUMNS = ["name", "kind", "address", "pid", "healthy", "detail"]
 NODE_COLUMNS = ["name", "role", "address", "pid", "mount"]

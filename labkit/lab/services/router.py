@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.services.base import Service, ServiceStatus, register
+from labkit.lab import procs
+from labkit.lab.services.base import Service, ServiceStatus, register
 
 DEFAULT_PORT = 19530
 EXPECT = "labkit.router"

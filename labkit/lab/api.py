@@ -11,11 +11,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.services import juicefs as jfs
-from labkit.services.base import REGISTRY, Service, ServiceStatus, _load_all, backends, get_service
-from labkit.state import LabState
+from labkit.lab import procs
+from labkit.lab.services import juicefs as jfs
+from labkit.lab.services.base import REGISTRY, Service, ServiceStatus, _load_all, backends, get_service
+from labkit.lab.state import LabState
 
 # storage services in start order; `down` stops in the reverse of STOP_ORDER's position
 STORAGE = ("objectstore", "mysql", "redis", "juicefs")
@@ -65,7 +65,7 @@ class Lab:
             if (kind, self.backend) not in REGISTRY:
                 known = sorted(set(backends("mysql")) & set(backends("redis")))
                 raise LabError(f"Unknown backend {self.backend!r}; choose one of: {', '.join(known)}.")
-        from labkit.services.objectstore import STORES
+        from labkit.lab.services.objectstore import STORES
 
         if self.object_store not in STORES:
             raise LabError(f"Unknown object store {self.object_store!r}; choose one of: {', '.join(STORES)}.")
@@ -88,7 +88,7 @@ class Lab:
             preflight = getattr(svc, "preflight", None)
             if preflight:
                 preflight()
-        from labkit.services import binaries
+        from labkit.lab.services import binaries
 
         binaries.juicefs()
 
@@ -122,7 +122,7 @@ class Lab:
         node = self.home / "mounts" / "<node>"
         out["juicefs"].append(f"juicefs mount --cache-dir {node}/cache -d --no-usage-report --cache-size 1024 "
                               f"--metrics 127.0.0.1:<free port> --log {node}/juicefs.log {meta} {node}/jfs")
-        from labkit.services.objectstore import azure_commands
+        from labkit.lab.services.objectstore import azure_commands
 
         out["azure (the article's form, not run here)"] = azure_commands(meta)
         return {k: [self.state.mask(c) for c in v] for k, v in out.items()}

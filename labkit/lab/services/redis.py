@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.services import binaries
-from labkit.services.base import Service, ServiceStatus, register
-from labkit.services.ports import start_on_free_port
+from labkit.lab import procs
+from labkit.lab.services import binaries
+from labkit.lab.services.base import Service, ServiceStatus, register
+from labkit.lab.services.ports import start_on_free_port
 
 DEFAULT_PORT = 6379
 DB = 1  # the article's remote form uses /1

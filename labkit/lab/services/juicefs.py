@@ -19,11 +19,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.services import binaries
-from labkit.services.base import Service, ServiceStatus, get_service, register
-from labkit.services.ports import choose_port
+from labkit.lab import procs
+from labkit.lab.services import binaries
+from labkit.lab.services.base import Service, ServiceStatus, get_service, register
+from labkit.lab.services.ports import choose_port
 
 VOLUME = "milvus-jfs"
 NO_FUSE_DETAIL = "NO FUSE: plain shared local directory, not JuiceFS"

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labkit import procs
 from labkit.errors import LabError
-from labkit.services.base import Service, ServiceStatus, register
+from labkit.lab import procs
+from labkit.lab.services.base import Service, ServiceStatus, register
 
 ROUTER_PORT = 19530  # the router's (Mishards') port; nodes start at 19531
 FIRST_NODE_PORT = 19531
@@ -52,7 +52,7 @@ def node_info(host: str, port: int, timeout: float = 2.0) -> dict[str, Any]:
 
     import grpc
 
-    from labkit.compat import messages
+    from labkit.milvus.proto import messages
 
     pb, _, pb_grpc = messages()
     try:

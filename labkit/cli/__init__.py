@@ -1,0 +1,1 @@
+"""The ``labkit`` command line (``labkit.cli.main:main``)."""
