@@ -77,9 +77,9 @@ class SegmentLoader:
             raise MilvusError(Code.FILE_NOT_FOUND,
                               f"Segment file {f['id']} of {coll['table_id']} cannot be read: {last}")
         loaded = LoadedSegment(
-            file_row_id=int(f["id"]), table_id=f["table_id"], segment_id=f["segment_id"], file_id=f["file_id"],
-            file_type=int(f["file_type"]), updated_time=int(f["updated_time"]), metric=int(coll["metric_type"]),
-            dim=dim, ids=ids, vectors=vectors, index=index, seg_dir=d,
+            file_row_id=int(f["id"]), table_id=f["table_id"], segment_id=f["segment_id"],
+            file_id=f["file_id"], file_type=int(f["file_type"]), updated_time=int(f["updated_time"]),
+            metric=int(coll["metric_type"]), dim=dim, ids=ids, vectors=vectors, index=index, seg_dir=d,
         )
         loaded.set_deleted(deleted)
         self.cache.put(loaded)

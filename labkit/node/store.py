@@ -266,7 +266,8 @@ class Store:
 
     def _match_tables(self, name: str, tags: list[str] | None) -> list[str]:
         """table_ids of the partitions whose tag fully matches one of the regexes ([] = all)."""
-        parts = [(DEFAULT_TAG, name), *[(p["partition_tag"], p["table_id"]) for p in self.meta.partitions(name)]]
+        parts = [(DEFAULT_TAG, name),
+                 *[(p["partition_tag"], p["table_id"]) for p in self.meta.partitions(name)]]
         return _match_tags(name, parts, tags)
 
     def tables(self, name: str) -> list[str]:
@@ -303,7 +304,8 @@ class Store:
         from labkit.node.engine import INDEX_NAMES
 
         self.collection(name)
-        parts = [(DEFAULT_TAG, name), *[(p["partition_tag"], p["table_id"]) for p in self.meta.partitions(name)]]
+        parts = [(DEFAULT_TAG, name),
+                 *[(p["partition_tag"], p["table_id"]) for p in self.meta.partitions(name)]]
         files = self.meta.files([t for _, t in parts])
         by_table: dict[str, list[dict]] = defaultdict(list)
         for f in files:

@@ -147,7 +147,8 @@ class Maintenance:
                 return
             self._merge_collection(name, force=True)
             with self.core.write_lock:
-                raw = [f for f in self._meta.files(self.core.tables(name), (m.RAW,)) if int(f["row_count"]) >= BUILD_MIN_ROWS]
+                raw = [f for f in self._meta.files(self.core.tables(name), (m.RAW,))
+                       if int(f["row_count"]) >= BUILD_MIN_ROWS]
                 self._meta.update_files([f["id"] for f in raw], file_type=m.TO_INDEX)
             self._build_pending(name)
 
@@ -336,7 +337,8 @@ class Maintenance:
                     seg.write_deleted(nd, late_arr)
                 ftype = file_type_for(coll, vectors.nbytes, force_index=force_index)
                 self._meta.update_files([row_id], file_size=int(vectors.nbytes), row_count=len(ids) - int(late_arr.size))
-                self.core.segments.cache_written(coll, row_id, table_id, file_id, ftype, ids, vectors, late_arr)
+                self.core.segments.cache_written(coll, row_id, table_id, file_id, ftype, ids, vectors,
+                                                 late_arr)
             self._meta.set_file_types({**{i: m.TO_DELETE for i in retired}, **({row_id: ftype} if row_id else {})})
             gone = set(retired)
             self.core.cache.evict_where(lambda s: s.file_row_id in gone)
