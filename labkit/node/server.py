@@ -173,9 +173,7 @@ class MilvusServicer:
     def CreatePartition(self, request, context):
         self._schema(request.collection_name)
         tag = check.partition_tag(request.tag)
-        if tag == check.DEFAULT_TAG:
-            raise MilvusError(Code.UNEXPECTED_ERROR, "'_default' is built-in partition tag")
-        self.store.create_partition(request.collection_name, tag)
+        self.store.create_partition(request.collection_name, tag)  # refuses `_default`
         return wire.status()
 
     @_reply(pb.BoolReply)
@@ -197,9 +195,7 @@ class MilvusServicer:
     def DropPartition(self, request, context):
         self._schema(request.collection_name)
         tag = check.partition_tag(request.tag)
-        if tag == check.DEFAULT_TAG:
-            raise MilvusError(Code.ILLEGAL_COLLECTION_NAME, "Default partition cannot be dropped.")
-        self.store.drop_partition(request.collection_name, tag)
+        self.store.drop_partition(request.collection_name, tag)  # refuses `_default`
         return wire.status()
 
     # -- data -------------------------------------------------------------------------------
