@@ -108,7 +108,7 @@ class Store:
 
     @property
     def maintenance_interval(self) -> float:
-        """Seconds between background merge/index/cleanup passes (tests raise it to drive them)."""
+        """Seconds between background merge/index/cleanup passes (tests change it)."""
         return self.maintenance.interval
 
     @maintenance_interval.setter

@@ -26,6 +26,7 @@ from labkit.node import segments as seg
 from labkit.node import validation as check
 from labkit.node.cache import LoadedSegment, SegmentCache
 from labkit.node.loading import SegmentLoader
+from labkit.node.search_snapshot import SearchSnapshot
 from labkit.node.settings import StoreSettings
 
 log = logging.getLogger("labkit.node.store")
@@ -71,7 +72,7 @@ class StoreCore(Protocol):
     def flush(self, names: list[str] | None = None) -> None: ...
     def flush_buffered(self) -> None: ...  # flush if any rows are buffered
     def load(self, name: str, tags: list[str] | None = None) -> None: ...
-    def search_snapshot(self, name: str) -> object: ...
+    def search_snapshot(self, name: str) -> SearchSnapshot: ...
 
 
 class Maintenance:
@@ -79,7 +80,7 @@ class Maintenance:
 
     def __init__(self, core: StoreCore) -> None:
         self.core = core
-        self.interval = 1.0  # seconds between merge/index/cleanup passes (tests lower it)
+        self.interval = 1.0  # seconds between merge/index/cleanup passes (tests change it)
         self._build_lock = threading.Lock()  # one merge / index build / compact at a time
         self._failed_builds: set[tuple] = set()  # (file row id, engine_type, params) that failed
         self._stop = threading.Event()
@@ -104,10 +105,6 @@ class Maintenance:
         for t in self._threads:
             t.join(timeout=30)
         self._threads.clear()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         t = threading.Thread(target=target, name=f"store-{name}", daemon=True)
