@@ -95,3 +95,17 @@ def test_search_rpc_errors_keep_their_codes_and_order(node):
     assert code(svc.SearchByID(pb.SearchByIDParam(collection_name="nope", id_array=[1], topk=1), None)) == 4
     assert code(svc.SearchByID(pb.SearchByIDParam(collection_name="c", id_array=[1], topk=0), None)) == 10
     assert code(svc.SearchByID(pb.SearchByIDParam(collection_name="c", id_array=[-5], topk=1), None)) == 5
+
+
+def test_the_servicer_uses_only_public_store_members():
+    import ast
+    import inspect
+
+    from labkit.node import server
+
+    tree = ast.parse(inspect.getsource(server))
+    used = {n.attr for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Attribute) and n.value.attr == "store"}
+    assert {"search_snapshot", "search", "search_in_files"} <= used
+    assert not [name for name in used if name.startswith("_")]
+    assert all(callable(getattr(Store, name, None)) for name in used), used - set(dir(Store))
