@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from labkit.milvus.defaults import VERSION
+from labkit.milvus.enums import SEARCHABLE, FileType
 from labkit.milvus.status import Code, MilvusError
 
-# TableFiles.file_type (MetaTypes.h)
-NEW, RAW, TO_INDEX, INDEX, TO_DELETE, NEW_MERGE, NEW_INDEX, BACKUP = range(8)
-SEARCHABLE = (RAW, TO_INDEX, INDEX)
+NEW, RAW, TO_INDEX, INDEX, TO_DELETE, NEW_MERGE, NEW_INDEX, BACKUP = FileType  # TableFiles.file_type
 TABLE_NORMAL, TABLE_TO_DELETE = 0, 1
 FLAG_AUTO_ID, FLAG_USER_ID = 1, 2
-VERSION = "1.1.1"
 
 _MYSQL_SCHEMA = {
     "Environment": "global_lsn BIGINT NOT NULL",

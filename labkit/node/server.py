@@ -27,8 +27,11 @@ from typing import Any
 import grpc
 import numpy as np
 
+from labkit.milvus import replies
+from labkit.milvus.defaults import DEFAULT_TAG, VERSION
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code, MilvusError
+from labkit.milvus.tags import valid_tag, valid_tags
 from labkit.node import validation as check
 from labkit.node import wire
 from labkit.node.config import NodeConfig
@@ -36,7 +39,6 @@ from labkit.node.config import NodeConfig
 pb, status_pb, pb_grpc = messages()
 log = logging.getLogger("labkit.node")
 
-VERSION = "1.1.1"  # pymilvus 1.1.2 only talks to 1.1.x servers
 SERVICE = "milvus.grpc.MilvusService"
 MAX_MESSAGE = 512 << 20  # above the 256 MB insert limit, so oversized inserts get code 11, not a gRPC error
 
@@ -180,8 +182,8 @@ class MilvusServicer:
     @_reply(None)
     def CreatePartition(self, request, context):
         self._schema(request.collection_name)
-        tag = check.partition_tag(request.tag)
-        if tag == check.DEFAULT_TAG:
+        tag = valid_tag(request.tag)
+        if tag == DEFAULT_TAG:
             raise MilvusError(Code.UNEXPECTED_ERROR, "'_default' is built-in partition tag")
         self.store.create_partition(request.collection_name, tag)
         return wire.status()
@@ -189,7 +191,7 @@ class MilvusServicer:
     @_reply(pb.BoolReply)
     def HasPartition(self, request, context):
         self._schema(request.collection_name)
-        tag = check.partition_tag(request.tag)
+        tag = valid_tag(request.tag)
         return pb.BoolReply(status=wire.status(),
                             bool_reply=bool(self.store.has_partition(request.collection_name, tag)))
 
@@ -197,15 +199,15 @@ class MilvusServicer:
     def ShowPartitions(self, request, context):
         self._schema(request.collection_name)
         tags = list(self.store.list_partitions(request.collection_name))
-        if check.DEFAULT_TAG in tags:  # `_default` first, as 1.1 lists it
-            tags.remove(check.DEFAULT_TAG)
-        return pb.PartitionList(status=wire.status(), partition_tag_array=[check.DEFAULT_TAG, *tags])
+        if DEFAULT_TAG in tags:  # `_default` first, as 1.1 lists it
+            tags.remove(DEFAULT_TAG)
+        return pb.PartitionList(status=wire.status(), partition_tag_array=[DEFAULT_TAG, *tags])
 
     @_reply(None)
     def DropPartition(self, request, context):
         self._schema(request.collection_name)
-        tag = check.partition_tag(request.tag)
-        if tag == check.DEFAULT_TAG:
+        tag = valid_tag(request.tag)
+        if tag == DEFAULT_TAG:
             raise MilvusError(Code.ILLEGAL_COLLECTION_NAME, "Default partition cannot be dropped.")
         self.store.drop_partition(request.collection_name, tag)
         return wire.status()
@@ -220,7 +222,7 @@ class MilvusServicer:
             raise MilvusError(Code.ILLEGAL_ROWRECORD,
                               "The vector array is empty. Make sure you have entered vector records.")
         user_ids = check.ids(req.ids, vectors.shape[0])
-        tag = check.partition_tag(req.partition_tag) if req.partition_tag else ""
+        tag = valid_tag(req.partition_tag) if req.partition_tag else ""
         s = self.store.describe_collection(name)
         check.vectors(vectors, s["dim"], s["metric"])
         ids = self.store.insert(name, tag, vectors, user_ids)
@@ -291,10 +293,10 @@ class MilvusServicer:
         found = self.store._files_for_search(name)
         s = _search_schema(found[0])
         k, params = self._search_checks(request, s)
-        tags = check.partition_tags(request.partition_tag_array)
+        tags = valid_tags(request.partition_tag_array)
         queries = self._queries(request.query_record_array, s)
         dist, ids = self.store.search(name, tags, queries, k, params, found=found)
-        return wire.topk_result(dist, ids)
+        return replies.topk_result(dist, ids)
 
     @_reply(pb.TopKQueryResult)
     def SearchInFiles(self, request, context):
@@ -313,13 +315,13 @@ class MilvusServicer:
             raise bad_ids
         queries = self._queries(param.query_record_array, s)
         dist, ids = self.store.search_in_files(name, file_ids, queries, k, params, found=found)
-        return wire.topk_result(dist, ids)
+        return replies.topk_result(dist, ids)
 
     @_reply(pb.TopKQueryResult)
     def SearchByID(self, request, context):
         s = self._schema(request.collection_name)
         k, params = self._search_checks(request, s)
-        tags = check.partition_tags(request.partition_tag_array)
+        tags = valid_tags(request.partition_tag_array)
         ids = check.entity_ids(np.asarray(request.id_array, dtype=np.int64))
         found = self.store.get_vectors(request.collection_name, ids)
         missing = [int(i) for i, v in zip(ids, found, strict=True) if v is None]
@@ -327,13 +329,13 @@ class MilvusServicer:
             raise MilvusError(Code.ILLEGAL_ARGUMENT, f"Vector ids not found: {missing[:10]}")
         queries = np.stack([np.asarray(v) for v in found])
         dist, out = self.store.search(request.collection_name, tags, queries, k, params)
-        return wire.topk_result(dist, out)
+        return replies.topk_result(dist, out)
 
     # -- memory -----------------------------------------------------------------------------
     @_reply(None)
     def PreloadCollection(self, request, context):
         self._schema(request.collection_name)
-        tags = check.partition_tags(request.partition_tag_array) or None
+        tags = valid_tags(request.partition_tag_array) or None
         self.store.load(request.collection_name, tags)
         return wire.status()
 

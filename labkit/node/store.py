@@ -16,7 +16,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections import defaultdict
@@ -25,7 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from labkit.milvus import fingerprint as rowhash
+from labkit.milvus import tags as partition_tags
 from labkit.milvus import topk as topk_merge
+from labkit.milvus.defaults import DEFAULT_TAG
+from labkit.milvus.enums import INDEX_NAMES, SEARCHABLE_SQL, is_binary
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
@@ -37,7 +39,6 @@ from labkit.node.wal import DELETE, INSERT, Wal
 
 log = logging.getLogger("labkit.node.store")
 
-DEFAULT_TAG = "_default"
 MAX_PARTITIONS = 4096
 
 
@@ -52,27 +53,6 @@ _SEARCH_KEYS = [*_T_COLS, *(f"f_{c}" for c in _F_COLS)]
 _SEARCH_SELECT = ", ".join(f"{e} AS {k}" for e, k in zip(_SEARCH_EXPRS, _SEARCH_KEYS, strict=True))
 _FILE_KEYS = [(f"f_{c}", c) for c in _F_COLS]
 _MEMO_MAX = 256  # cached search file lists per node (collection, file ids)
-
-
-def _match_tags(name: str, parts: list[tuple[str, str]], tags: list[str] | None) -> list[str]:
-    """table_ids of the (tag, table_id) ``parts`` whose tag fully matches one of the regexes ([] = all)."""
-    if not tags:
-        return [t for _, t in parts]
-    out: list[str] = []
-    for tag in tags:
-        try:
-            rx = re.compile(tag)
-        except re.error as exc:
-            raise MilvusError(Code.UNEXPECTED_ERROR, f"Invalid partition tag {tag!r}: {exc}") from exc
-        hits = [t for ptag, t in parts if rx.fullmatch(ptag)]
-        if not hits:
-            raise MilvusError(Code.UNEXPECTED_ERROR, f"Partition {tag} does not exist in collection {name}")
-        out.extend(t for t in hits if t not in out)
-    return out
-
-
-def _binary(metric: int) -> bool:
-    return int(metric) >= 3
 
 
 class Store(MaintenanceMixin):
@@ -286,7 +266,7 @@ class Store(MaintenanceMixin):
     def _match_tables(self, name: str, tags: list[str] | None) -> list[str]:
         """table_ids of the partitions whose tag fully matches one of the regexes ([] = all)."""
         parts = [(DEFAULT_TAG, name), *[(p["partition_tag"], p["table_id"]) for p in self._meta.partitions(name)]]
-        return _match_tags(name, parts, tags)
+        return partition_tags.match(tags or [], name, parts)
 
     def _all_tables(self, name: str) -> list[str]:
         return [name, *[p["table_id"] for p in self._meta.partitions(name)]]
@@ -297,8 +277,6 @@ class Store(MaintenanceMixin):
         return sum(int(f["row_count"]) for f in self._meta.files(self._all_tables(name)))
 
     def stats(self, name: str) -> dict:
-        from labkit.node.engine import INDEX_NAMES
-
         self._collection(name)
         parts = [(DEFAULT_TAG, name), *[(p["partition_tag"], p["table_id"]) for p in self._meta.partitions(name)]]
         files = self._meta.files([t for _, t in parts])
@@ -327,7 +305,7 @@ class Store(MaintenanceMixin):
         with self._lock:
             coll = self._collection(name)
             table_id = self._partition_table(name, tag)
-            binary = _binary(coll["metric_type"])
+            binary = is_binary(coll["metric_type"])
             vectors = np.ascontiguousarray(vectors, dtype=np.uint8 if binary else np.float32)
             width = int(coll["dimension"]) // 8 if binary else int(coll["dimension"])
             if vectors.ndim != 2 or vectors.shape[1] != width:
@@ -532,7 +510,7 @@ class Store(MaintenanceMixin):
 
     def _read_segment(self, f: dict, coll: dict) -> LoadedSegment:
         d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
-        binary = _binary(coll["metric_type"])
+        binary = is_binary(coll["metric_type"])
         dim = int(coll["dimension"])
         last: Exception | None = None
         for attempt in range(4):  # another JuiceFS client may not list a just-renamed file yet
@@ -573,7 +551,7 @@ class Store(MaintenanceMixin):
         """
         source = (
             "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id "
-            f"AND f.file_type IN ({', '.join(str(int(x)) for x in m.SEARCHABLE)}) "
+            f"AND f.file_type IN ({SEARCHABLE_SQL}) "
             "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s)"
         )
         args = [m.TABLE_TO_DELETE, name, name]
@@ -617,7 +595,7 @@ class Store(MaintenanceMixin):
 
         coll, parts, all_files = found or self._files_for_search(name)
         engine.check_search_params(int(coll["engine_type"]), params or {}, int(topk))
-        tables = _match_tags(name, parts, tags)
+        tables = partition_tags.match(tags, name, parts)
         tset = set(tables)
         files = [f for f in all_files if f["table_id"] in tset]
         if self.role == "ro":
@@ -644,7 +622,7 @@ class Store(MaintenanceMixin):
 
     def _search_files(self, coll: dict, files: list[dict], queries: np.ndarray, topk: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
         metric = int(coll["metric_type"])
-        q = np.ascontiguousarray(queries, dtype=np.uint8 if _binary(metric) else np.float32)
+        q = np.ascontiguousarray(queries, dtype=np.uint8 if is_binary(metric) else np.float32)
         if q.ndim == 1:
             q = q[None, :]
         parts = [self._load(f, coll).search(q, int(topk), params or {}) for f in files]
@@ -656,7 +634,7 @@ class Store(MaintenanceMixin):
         wanted = np.asarray(ids, dtype=np.int64)
         out: list[np.ndarray | None] = [None] * len(wanted)
         tables = [self._partition_table(name, tag)] if tag else self._all_tables(name)
-        binary = _binary(coll["metric_type"])
+        binary = is_binary(coll["metric_type"])
         for f in self._meta.files(tables):
             s = self._load(f, coll)
             where, offs = s.offsets_of(wanted)

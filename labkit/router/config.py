@@ -22,8 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from labkit.errors import LabError
-
-DEFAULT_PORT = 19530
+from labkit.milvus.defaults import DEFAULT_PORT
 
 
 @dataclass
