@@ -103,9 +103,8 @@ class Router:
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="fanout")
         self.searches = SearchRouter(cfg, self.discovery, self.meta, self.stats, self.client, self.ring, self._pool)
         self.special: dict[str, Callable[[bytes, Any], bytes]] = {
-            "Search": lambda req, ctx: self.searches.search(req, lambda: self.forward("Search", req, ctx)),
-            "SearchInFiles": lambda req, ctx: self.searches.search_in_files(
-                req, lambda: self.forward("SearchInFiles", req, ctx)),
+            "Search": self.search,
+            "SearchInFiles": self.search_in_files,
             "Cmd": self.cmd,
             "ReloadSegments": lambda req, ctx: self.broadcast("ReloadSegments", req, ctx),
             "ReleaseCollection": lambda req, ctx: self.broadcast("ReleaseCollection", req, ctx),
@@ -214,6 +213,15 @@ class Router:
             if status_pb.Status.FromString(raw).error_code:
                 return raw
         return first or error_reply(name, Code.UNEXPECTED_ERROR, "router: no node answered")
+
+    # -- search ----------------------------------------------------------------------------
+    def search(self, request: bytes, context: Any) -> bytes:
+        """Search, routed over the read nodes (``SearchRouter.search``); the rw node as fallback."""
+        return self.searches.search(request, lambda: self.forward("Search", request, context))
+
+    def search_in_files(self, request: bytes, context: Any) -> bytes:
+        """SearchInFiles, routed like Search (``SearchRouter.search_in_files``)."""
+        return self.searches.search_in_files(request, lambda: self.forward("SearchInFiles", request, context))
 
     # -- Cmd and introspection --------------------------------------------------------------
     def topology(self) -> dict:
