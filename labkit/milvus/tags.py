@@ -25,7 +25,8 @@ def valid_tag(tag: str) -> str:
     """``tag`` trimmed; empty or over 255 characters -> UNEXPECTED_ERROR (as 1.1)."""
     valid = tag.strip()
     if not valid:
-        raise MilvusError(Code.UNEXPECTED_ERROR, f"Invalid partition tag: {tag!r}. Partition tag should not be empty.")
+        raise MilvusError(Code.UNEXPECTED_ERROR,
+                          f"Invalid partition tag: {tag!r}. Partition tag should not be empty.")
     if len(valid) > NAME_LIMIT:
         raise MilvusError(Code.UNEXPECTED_ERROR,
                           f"Invalid partition tag: {valid[:40]}... Partition tag exceed max length(255).")

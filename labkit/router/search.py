@@ -181,8 +181,10 @@ class SearchRouter:
         if found is None or len(rows) != len(ids) or not self.discovery.read_nodes():
             self.counters.add("rw_served")
             return forward()
-        files = CollectionFiles(found.name, found.metric_type, found.dimension, sorted(rows, key=lambda f: f.id))
-        return self._kept(self.route(files, sp.SerializeToString(), len(sp.query_record_array), sp.topk, forward))
+        rows.sort(key=lambda f: f.id)
+        files = CollectionFiles(found.name, found.metric_type, found.dimension, rows)
+        nq = len(sp.query_record_array)
+        return self._kept(self.route(files, sp.SerializeToString(), nq, sp.topk, forward))
 
     def _kept(self, routed: Routed) -> bytes:
         if routed.reply is None:
@@ -322,7 +324,8 @@ class SearchRouter:
         log.warning("read node %s answered %s: %s", node, code, res.status.reason)
         return NodeAnswer(Outcome.FAILED, raw, reason=res.status.reason)
 
-    def _reload_if_changed(self, node: str, collection: str, fids: list[str], by_id: dict[int, FileRow]) -> None:
+    def _reload_if_changed(self, node: str, collection: str, fids: list[str],
+                           by_id: dict[int, FileRow]) -> None:
         with self._lock:
             seen = self._seen.get(node, {})
             stale = [f for f in fids if int(f) in seen and seen[int(f)] < by_id[int(f)].updated_time]

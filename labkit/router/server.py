@@ -98,10 +98,11 @@ class Router:
         self._clients: dict[str, NodeClient] = {}
         self._rings: dict[tuple[str, ...], Ring] = {}
         self._lock = threading.Lock()
-        self.stats = Counters(["searches", "routed", "rw_served", "rerouted_files", "node_failures", "reloads",
-                               "forwarded", "stale_cache"])
+        self.stats = Counters(["searches", "routed", "rw_served", "rerouted_files", "node_failures",
+                               "reloads", "forwarded", "stale_cache"])
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="fanout")
-        self.searches = SearchRouter(cfg, self.discovery, self.meta, self.stats, self.client, self.ring, self._pool)
+        self.searches = SearchRouter(cfg, self.discovery, self.meta, self.stats, self.client, self.ring,
+                                     self._pool)
         self.special: dict[str, Callable[[bytes, Any], bytes]] = {
             "Search": self.search,
             "SearchInFiles": self.search_in_files,
@@ -185,7 +186,8 @@ class Router:
         except grpc.RpcError as exc:
             code = exc.code()
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                return error_reply(name, Code.UNEXPECTED_ERROR, f"router: node {addr} is unreachable ({code.name})")
+                return error_reply(name, Code.UNEXPECTED_ERROR,
+                                   f"router: node {addr} is unreachable ({code.name})")
             if context is not None:
                 context.abort(code, exc.details() or code.name)
             raise
@@ -207,7 +209,8 @@ class Router:
             try:
                 raw = fut.result()
             except grpc.RpcError as exc:
-                return error_reply(name, Code.UNEXPECTED_ERROR, f"router: {name} on {addr} failed ({exc.code().name})")
+                return error_reply(name, Code.UNEXPECTED_ERROR,
+                                   f"router: {name} on {addr} failed ({exc.code().name})")
             if first is None:
                 first = raw
             if status_pb.Status.FromString(raw).error_code:
@@ -253,7 +256,8 @@ class Router:
             "files": [
                 {"id": f.id, "table_id": f.table_id, "partition_tag": f.partition_tag or DEFAULT_TAG,
                  "file_type": f.file_type, "row_count": f.row_count, "updated_time": f.updated_time,
-                 "position": round(ring.position(f.id), 6), "node": node_of.get(str(f.id), self.discovery.woserver())}
+                 "position": round(ring.position(f.id), 6),
+                 "node": node_of.get(str(f.id), self.discovery.woserver())}
                 for f in files
             ],
             "by_node": plan,
@@ -279,7 +283,8 @@ class Router:
                 name, *tags = arg.split()
                 return self._string(json.dumps(self.routing(name, tags)))
         except (LabError, ValueError) as exc:
-            return pb.StringReply(status=status_pb.Status(error_code=Code.ILLEGAL_ARGUMENT, reason=f"router: {exc}")).SerializeToString()
+            bad = status_pb.Status(error_code=Code.ILLEGAL_ARGUMENT, reason=f"router: {exc}")
+            return pb.StringReply(status=bad).SerializeToString()
         return self.forward("Cmd", request, context)
 
     @staticmethod

@@ -140,7 +140,8 @@ def tagged(rt):
     c = rt["client"]
     rng = np.random.default_rng(21)
     name = f"rtt_{uuid.uuid4().hex[:6]}"
-    st = c.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1, "metric_type": 1})
+    st = c.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1,
+                              "metric_type": 1})
     assert st.OK(), st
     ids_of = {}
     for tag in ["_default", "a", "ab", "b"]:
@@ -177,7 +178,8 @@ def test_partition_tags_answer_exactly_as_the_rw_node(rt, tagged, tags):
     assert np.array_equal(np.array(res_r.distance_array), np.array(res_d.distance_array))
     allowed = set().union(*(tagged["ids"][t] for t in expected))
     assert set(direct_ids.ravel().tolist()) <= allowed
-    assert router.introspect(rt["client"])["topology"]["stats"]["routed"] > routed_before  # read nodes served it
+    stats = router.introspect(rt["client"])["topology"]["stats"]
+    assert stats["routed"] > routed_before  # the read nodes served it
 
 
 def test_writes_through_the_router_are_searched(rt):

@@ -160,7 +160,8 @@ class LocalNode(_NodeBase):
         storage.mkdir(parents=True, exist_ok=True)
         for d in (p["wal"], p["logs"], p["conf"].parent):
             d.mkdir(parents=True, exist_ok=True)
-        port, pid = ports.start_retrying(lambda _attempt: self._port(), lambda port: self._spawn(port, storage, p),
+        port, pid = ports.start_retrying(lambda _attempt: self._port(),
+                                         lambda port: self._spawn(port, storage, p),
                                          explicit=bool(self.options.get("port")))
         host = "127.0.0.1"
         return self.state.record(
