@@ -30,7 +30,7 @@ TARGET_LABELS: dict[str, str] = {
 }
 DEFAULT_TARGETS: tuple[str, ...] = ("local", "juicefs-file", "juicefs-s3", "s3fs-s3", "bindfs")
 S3_KEY = "testing"  # moto accepts any key; these are not secrets
-S3_REGION = "us-west-2"  # moto rejects JuiceFS's CreateBucket with us-east-1 (see reference §4)
+S3_REGION = "us-west-2"  # moto refuses the CreateBucket JuiceFS sends for us-east-1
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The MilvusService of Milvus 1.1 over a ``Store``: validation, role checks, numpy <-> wire.
 
-All 27 core RPCs answer as 1.1 did (codes and encodings per ``shared/reference/milvus-1.1.md``);
+All 27 core RPCs answer as 1.1 did (its status codes and encodings);
 the 14 hybrid RPCs answer gRPC UNIMPLEMENTED, as 1.1's generated base class did.
 
 Where the lab node differs from 1.1 on purpose:
