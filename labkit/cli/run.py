@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="lab size passed as -p SIZE (default: $LABKIT_SIZE or small)")
     p.add_argument("--only", default="", help="notebooks whose names start with these, e.g. 03 or 05,06")
     p.add_argument("-p", "--parameter", dest="params", action="append", nargs="+", default=[],
-                   metavar="NAME VALUE", help="papermill parameter for every notebook (-p SEED 3) or one "
+                   metavar=("NAME", "VALUE"), help="papermill parameter for every notebook (-p SEED 3) or one "
                    "(-p 06:MODE lazy); NAME=VALUE also works; repeatable")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds allowed per cell")
     p.add_argument("--out", default="", help="folder for this run's executed notebooks, figures, metrics, "
@@ -245,7 +245,7 @@ def cli(argv: list[str]) -> int:
     rec: dict[str, Any] = {"schema": record.SCHEMA, "run_id": record.new_run_id(),
                            "started": record.utc_now(), "size": size, "only": args.only, "params": params,
                            "out_dir": str(out_dir),
-                           "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("LABKIT_")},
+                           "env": record.lab_env(),
                            "versions": record.versions(), "machine": record.machine()}
     rec["machine"]["load_before"] = record.load()
     t0 = time.monotonic()

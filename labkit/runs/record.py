@@ -69,6 +69,13 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def lab_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The ``LABKIT_*`` variables of this run (values of names that look secret are masked)."""
+    env = os.environ if environ is None else environ
+    secret = re.compile(r"PASS|SECRET|TOKEN|KEY", re.IGNORECASE)
+    return {k: ("****" if secret.search(k) else v) for k, v in sorted(env.items()) if k.startswith("LABKIT_")}
+
+
 def load() -> list[float]:
     """1, 5 and 15 minute load averages."""
     return [round(x, 2) for x in os.getloadavg()]

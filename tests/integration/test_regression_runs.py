@@ -95,14 +95,15 @@ def test_first_query_without_preload_is_flagged_worse(home: Path, tmp_path: Path
                "--baseline", str(tmp_path / "preload"), "--rename", "lazy_=preload_")
     assert slow.returncode == 3, slow.stdout[-3000:] + slow.stderr[-2000:]
     assert "REGRESSION against" in slow.stdout
-    line = next(x for x in slow.stdout.splitlines() if x.startswith("| 06.preload_first_s.p50 |"))
-    assert line.rstrip().endswith("| WORSE |"), line
+    # the first-query latency of the lazy run, compared with the preload baseline's
+    worse = [x for x in slow.stdout.splitlines() if x.startswith("| 06.preload_first") and "| WORSE |" in x]
+    assert worse, slow.stdout[-3000:]
     report = (tmp_path / "lazy" / "report.md").read_text()
-    assert "| 06.preload_first_s.p50 | latency |" in report and "params.06.MODE | preload | lazy" in report
+    assert worse[0] in report and "params.06.MODE | preload | lazy" in report
 
     again = labkit(home, "compare", str(tmp_path / "preload"), str(tmp_path / "lazy"), "--history", str(history),
                    "--rename", "lazy_=preload_", "--json")
     assert again.returncode == 3
-    rows = {r["key"]: r for r in json.loads(again.stdout)["rows"]}
-    first = rows["06.preload_first_s.p50"]
-    assert first["verdict"] == "worse" and first["ratio"] > 1.5
+    rows = [r for r in json.loads(again.stdout)["rows"] if r["key"].startswith("06.preload_first")]
+    assert rows and all(r["kind"] == "latency" for r in rows)
+    assert [r for r in rows if r["verdict"] == "worse" and r["ratio"] > 1.5], rows

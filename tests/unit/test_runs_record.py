@@ -147,6 +147,11 @@ def test_facts_have_every_version_and_machine_field() -> None:
     assert record.new_run_id() != record.new_run_id()
 
 
+def test_lab_env_keeps_labkit_variables_and_masks_secrets() -> None:
+    env = {"LABKIT_HOME": "/x", "LABKIT_S3_SECRET_KEY": "abc", "HOME": "/root", "LABKIT_SIZE": "ci"}
+    assert record.lab_env(env) == {"LABKIT_HOME": "/x", "LABKIT_S3_SECRET_KEY": "****", "LABKIT_SIZE": "ci"}
+
+
 def test_previous_comparable_skips_other_sizes_and_failures() -> None:
     history = [rec("a", 0.01), rec("b", 0.01, size="full"), rec("c", 0.01, ok=False), rec("d", 0.01)]
     assert previous_comparable(history, history[-1]) == [history[0]]
