@@ -131,7 +131,7 @@ def run_notebook(path: Path, size: str, out_dir: Path, timeout: int = DEFAULT_TI
     ``env`` entries are set for the kernel (it inherits this process's environment) and restored after.
     """
     import papermill as pm
-    from nbclient.exceptions import CellTimeoutError
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = {k: os.environ.get(k) for k in (env or {})}
@@ -148,6 +148,8 @@ def run_notebook(path: Path, size: str, out_dir: Path, timeout: int = DEFAULT_TI
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except CellTimeoutError as exc:
         error = f"a cell ran longer than {timeout} s ({str(exc).splitlines()[0]})"
+    except DeadKernelError as exc:  # e.g. killed for memory: recorded like any other failure
+        error = f"the kernel died ({str(exc).splitlines()[0] if str(exc) else 'no message'})"
     finally:
         for key, value in saved.items():
             if value is None:
@@ -269,9 +271,11 @@ def cli(argv: list[str]) -> int:
     if not args.no_html:
         index = html.render_run(out_dir, results, rec["run_id"], links=[("run report", "../report.html")])
         print(f"[labkit run] notebooks as HTML: {index}")
-    if comparison:
-        title = "Comparison" if gating else "Compared with the previous run (informational)"
-        print(report.comparison_markdown(comparison, title))
+    if comparison and gating:
+        print(report.comparison_markdown(comparison))
+    elif comparison:
+        print(f"[labkit run] against the previous run {comparison.base_ids[0]} (informational): "
+              f"{comparison.summary()}")
     kept = out_dir / record.RUN_FILE if args.no_history else history
     print(f"[labkit run] run {rec['run_id']}: record in {kept}; report {page} and {md}")
 
