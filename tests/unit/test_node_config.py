@@ -54,7 +54,7 @@ def test_parse_real_shape():
     assert s.storage_path == "/root/jfs/milvus" and s.auto_flush_interval == 2.0
     assert s.cache_size == 2 << 30 and s.insert_buffer_size == 512 << 20 and s.wal_buffer_size == 128 << 20
     assert s.meta_uri.startswith("mysql://") and s.preload is False
-    assert cfg.get("network", "http.enable") is False
+    assert cfg.http_enabled is False and cfg.get("network", "http.enable") == "false"
 
 
 def test_single_node_is_rw_even_if_role_ro():
