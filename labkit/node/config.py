@@ -194,6 +194,8 @@ class NodeConfig:
                 cache_size=self.size("cache", "cache_size"),
                 insert_buffer_size=self.size("cache", "insert_buffer_size"),
                 preload_collection=str(v["cache"]["preload_collection"] or "").strip("'"),
+                cache_insert_data=self.flag("cache", "cache_insert_data"),
+                wal_recovery_error_ignore=self.flag("wal", "recovery_error_ignore"),
                 preload=self.flag("cache", "preload_new_segments"),
                 preload_interval=float(v["cache"]["preload_poll_interval"]),
             )
@@ -251,7 +253,7 @@ class NodeConfig:
                     raise
                 raise MilvusError(Code.ILLEGAL_ARGUMENT, str(exc)) from None
             self._persist(section, key, stored)
-            if section in rules.LIVE_SECTIONS:
+            if section in rules.LIVE_SECTIONS or dotted in rules.LIVE_KEYS:
                 return ""
             self.restart_required = True
             return f"{dotted} is saved; it takes effect when the node restarts."
@@ -277,6 +279,14 @@ class NodeConfig:
         if key in {"enable", "cache_insert_data", "recovery_error_ignore"}:  # 1.1 writes these as true/false
             value = "true" if rules.to_bool(value) else "false"
         path.write_text(_set_line(path.read_text(), section, key, value))
+
+
+def update_yaml_text(text: str, changes: dict[str, dict[str, Any]]) -> str:
+    """``text`` (a server_config.yaml) with ``changes[section][key]`` set, everything else kept as written."""
+    for section, body in changes.items():
+        for key, value in body.items():
+            text = _set_line(text, section, key, rules.text(value))
+    return text
 
 
 def _set_line(text: str, section: str, key: str, value: str) -> str:
@@ -314,6 +324,10 @@ def render_server_config(
     auto_flush_interval: float = 1,
     http_port: int = HTTP_PORT,
     preload_poll_interval: float = 0.2,
+    http_enable: bool = False,
+    metric_enable: bool = False,
+    metric_port: int = 9091,
+    log_to_stdout: bool = False,
 ) -> str:
     """A server_config.yaml in the shape of Milvus 1.1's template (version 0.5)."""
     b = lambda x: "true" if x else "false"  # noqa: E731
@@ -335,7 +349,7 @@ general:
 network:
   bind.address: {address}
   bind.port: {port}
-  http.enable: false
+  http.enable: {b(http_enable)}
   http.port: {http_port}
 
 storage:
@@ -377,11 +391,11 @@ logs:
   path: {logs_path}
   max_log_file_size: 1024MB
   log_rotate_num: 0
-  log_to_stdout: false
+  log_to_stdout: {b(log_to_stdout)}
   log_to_file: true
 
 metric:
-  enable: false
+  enable: {b(metric_enable)}
   address: 127.0.0.1
-  port: 9091
+  port: {metric_port}
 """

@@ -4,8 +4,8 @@
 (the node does not start) and on ``set_config`` (the value is not taken). Codes follow 1.1's gRPC
 mapping: SERVER_INVALID_ARGUMENT -> ILLEGAL_ARGUMENT (5), SERVER_UNEXPECTED_ERROR -> 1.
 
-``SETTABLE`` is what 1.1's ``set_config`` accepts (others answer ``Config node invalid``), ``LIVE``
-the sections whose keys take effect without a restart (cache, engine_config, gpu).
+``SETTABLE`` is what 1.1's ``set_config`` accepts (others answer ``Config node invalid``),
+``LIVE_SECTIONS`` the sections whose keys take effect without a restart (cache, engine_config, gpu).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ SETTABLE: dict[str, set[str]] = {
              "log_to_file"},
 }
 LIVE_SECTIONS = {"cache", "engine_config", "gpu"}
+LIVE_KEYS = {"storage.auto_flush_interval"}  # live on the lab node too (1.1 needed a restart)
 
 
 def _bad(msg: str, code: Code = Code.ILLEGAL_ARGUMENT) -> MilvusError:

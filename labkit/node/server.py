@@ -63,8 +63,7 @@ def _reply(reply_type: type | None) -> Callable:
     """Run the handler; a MilvusError (or any bug) becomes the reply's Status, never a gRPC error."""
 
     def deco(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(self: MilvusServicer, request: Any, context: grpc.ServicerContext) -> Any:
+        def call(self: MilvusServicer, request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 if fn.__name__ in WRITE_RPCS and self.role == "ro":
                     raise MilvusError(
@@ -79,6 +78,17 @@ def _reply(reply_type: type | None) -> Callable:
                 st = wire.status(Code.UNEXPECTED_ERROR, f"{fn.__name__} failed: {type(exc).__name__}: {exc}")
             return st if reply_type is None else reply_type(status=st)
 
+        @functools.wraps(fn)
+        def wrapper(self: MilvusServicer, request: Any, context: grpc.ServicerContext) -> Any:
+            if self.metrics is None:
+                return call(self, request, context)
+            started = time.perf_counter()
+            reply = call(self, request, context)
+            st = reply.status if reply_type is not None else reply
+            self.metrics.observe_rpc(fn.__name__, time.perf_counter() - started, st.error_code == 0,
+                                     _rows(request, reply))
+            return reply
+
         return wrapper
 
     return deco
@@ -92,6 +102,7 @@ class MilvusServicer:
         self.config = config
         self.role = config.role
         self.started = time.time()
+        self.metrics: Any = None  # labkit.node.metrics.NodeMetrics when metric.enable is true
         self._stats_lock = threading.Lock()
         self.stats = {"insert_calls": 0, "insert_rows": 0, "insert_bytes": 0, "insert_decode_seconds": 0.0,
                       "last_insert_decode_seconds": 0.0, "insert_fast_path": 0}
@@ -363,6 +374,18 @@ class MilvusServicer:
                 return json.dumps({**self.stats, "role": self.role, "pid": os.getpid(),
                                    "uptime_s": time.time() - self.started})
         return "Unknown command"
+
+
+def _rows(request: Any, reply: Any) -> int:
+    """Vectors an Insert stored or a search asked about, for the metrics."""
+    if hasattr(reply, "vector_id_array"):
+        return len(reply.vector_id_array)
+    for attr in ("query_record_array", "id_array"):
+        if hasattr(request, attr):
+            return len(getattr(request, attr))
+    if hasattr(request, "search_param"):
+        return len(request.search_param.query_record_array)
+    return 0
 
 
 def _file_ids(values) -> list[int]:

@@ -119,10 +119,34 @@ class _NodeBase(Service):
                 return port
         return procs.free_port(None, avoid=used)
 
-    def render(self, port: int, storage_path: Path, wal_path: Path, logs_path: Path) -> str:
-        from labkit.node.config import render_server_config
+    def render(self, port: int, storage_path: Path, wal_path: Path, logs_path: Path,
+               existing: str | None = None) -> str:
+        """The node's server_config.yaml. With ``existing`` (the file from an earlier start), what an
+        operator changed there (by hand or by set_config) is kept; only what the lab decides (role,
+        addresses, paths, metadata, metrics, and options given explicitly) is written over it."""
+        from labkit.node.config import render_server_config, update_yaml_text
 
         o = self.options
+        metric_port = o.get("metric_port")
+        if existing is not None:
+            lab_keys: dict[str, dict[str, Any]] = {
+                "cluster": {"enable": bool(o.get("cluster", True)), "role": o.get("role", "rw")},
+                "general": {"meta_uri": self._meta_uri()},
+                "network": {"bind.address": o.get("address", "127.0.0.1"), "bind.port": port,
+                            "http.enable": bool(o.get("http_port")), "http.port": o.get("http_port") or 19121},
+                "storage": {"path": str(storage_path)},
+                "wal": {"path": str(wal_path)},
+                "logs": {"path": str(logs_path), "log_to_stdout": True},
+                "metric": {"enable": bool(metric_port), "port": metric_port or 9091},
+            }
+            for opt, (section, key) in {"cache_size": ("cache", "cache_size"),
+                                        "insert_buffer_size": ("cache", "insert_buffer_size"),
+                                        "auto_flush_interval": ("storage", "auto_flush_interval"),
+                                        "preload": ("cache", "preload_new_segments"),
+                                        "preload_poll_interval": ("cache", "preload_poll_interval")}.items():
+                if o.get(opt) is not None:
+                    lab_keys.setdefault(section, {})[key] = o[opt]
+            return update_yaml_text(existing, lab_keys)
         return render_server_config(
             role=o.get("role", "rw"), meta_uri=self._meta_uri(), storage_path=str(storage_path),
             wal_path=str(wal_path), port=port, cluster=bool(o.get("cluster", True)),
@@ -130,7 +154,11 @@ class _NodeBase(Service):
             logs_path=str(logs_path), cache_size=str(o.get("cache_size", "4GB")),
             insert_buffer_size=str(o.get("insert_buffer_size", "1GB")),
             auto_flush_interval=o.get("auto_flush_interval", 1),
-            preload_poll_interval=o.get("preload_poll_interval", 0.2))
+            preload_poll_interval=o.get("preload_poll_interval", 0.2),
+            http_enable=bool(o.get("http_port")), http_port=int(o.get("http_port") or 19121),
+            metric_enable=bool(metric_port), metric_port=int(metric_port or 9091),
+            # the lab also keeps every record in node.log (the process's output), beside logs/milvus-*.log
+            log_to_stdout=True)
 
     def url(self) -> str:
         rec = self.record
@@ -171,7 +199,8 @@ class LocalNode(_NodeBase):
 
     def _spawn(self, port: int, storage: Path, p: dict[str, Path]) -> int:
         """Start the node on ``port`` and wait until it (this PID) answers as Milvus 1.1."""
-        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"]))
+        existing = p["conf"].read_text() if p["conf"].exists() else None
+        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"], existing))
         pid = procs.spawn([sys.executable, "-m", "labkit.node", "--config", str(p["conf"])], log=p["log"])
         try:
             procs.wait_until(lambda: answers_as("127.0.0.1", port, pid), timeout=60,
