@@ -59,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
         print(f"labkit.node: {exc}", file=sys.stderr)
         return 1
+    http = None
+    if config.http_enabled:
+        from labkit.node.http_api import HttpServer
+
+        try:
+            http = HttpServer(servicer, config.address, config.http_port).start()
+        except OSError as exc:
+            store.close()
+            print(f"labkit.node: {exc}", file=sys.stderr)
+            return 1
     done = threading.Event()
 
     def _stop(signum, frame):  # noqa: ARG001
@@ -67,11 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     server.start()
-    log.info("Milvus 1.1 lab node (%s) listening on %s:%s, storage %s, meta %s", config.role, config.address,
-             config.port, settings.storage_path, settings.meta_uri.split("@")[-1])
+    log.info("Milvus 1.1 lab node (%s) listening on %s:%s%s, storage %s, meta %s", config.role, config.address,
+             config.port, f" (HTTP {config.http_port})" if http else "", settings.storage_path,
+             settings.meta_uri.split("@")[-1])
     done.wait()
     log.info("stopping")
     server.stop(grace=2).wait()
+    if http is not None:
+        http.stop()
     if pusher is not None:
         pusher.stop()
     store.close()
