@@ -22,13 +22,20 @@ def start_node(lab: Any, name: str, role: str = "rw", preload: bool = False, bac
     """Start (or find healthy) node ``name``; returns its state record (host, port, pid, ...).
 
     ``overrides``: port, cache_size ("4GB"), insert_buffer_size, auto_flush_interval,
-    preload_poll_interval, storage_path / meta_uri (instead of the lab's mount / MySQL).
+    preload_poll_interval, storage_path / meta_uri (instead of the lab's mount / MySQL),
+    metrics=True (push Milvus metrics to the lab's Pushgateway, started if needed),
+    http=True (serve Milvus 1.1's REST API on a free port, recorded as ``http_port``).
     """
     if role not in {"rw", "ro"}:
         raise ValueError(f"role must be 'rw' or 'ro', not {role!r}")
     svc = get_service("node", backend, state=_state(lab), name=name, lab=lab, role=role, preload=preload,
                       **overrides)
     return svc.ensure()
+
+
+def start_pushgateway(lab: Any) -> dict[str, Any]:
+    """Start (or find healthy) the lab's Prometheus Pushgateway; its record has the port nodes push to."""
+    return get_service("pushgateway", "local", state=_state(lab)).ensure()
 
 
 def stop_node(lab: Any, name: str, purge: bool = False) -> None:

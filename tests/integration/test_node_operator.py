@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from labkit.lab.services.base import get_service
 from labkit.lab.services.pushgateway import parse_metrics
 from labkit.lab.state import LabState
 from labkit.milvus import proto
+from labkit.nb.metrics import metrics_table, node_metrics
 from labkit.node.config import render_server_config
 
 proto.install()
@@ -152,7 +154,8 @@ def test_startup_refuses_what_milvus_refuses(tmp_path: Path, section: str, body:
 
 
 def test_pushgateway_receives_node_metrics(tmp_path: Path) -> None:
-    gateway = get_service("pushgateway", "local", state=LabState(tmp_path / "lab"))
+    state = LabState(tmp_path / "lab")
+    gateway = get_service("pushgateway", "local", state=state)
     rec = gateway.ensure()
     node = NodeProcess(tmp_path / "node", metric_enable=True, metric_port=rec["port"])
     try:
@@ -181,6 +184,10 @@ def test_pushgateway_receives_node_metrics(tmp_path: Path) -> None:
         assert inserted == [500.0]
         assert got["keeping_alive_seconds_total"][0][1] > 0
         assert got["cache_usage_bytes"][0][0]["instance"].endswith(f":{node.port}")
+        rows = node_metrics(SimpleNamespace(state=state))  # the notebook helper reads the same gateway
+        assert {(r["metric"], r["labels"].get("outcome"), r["value"]) for r in rows} >= {
+            ("search_request_total", "success", 3.0), ("add_vectors_request_total", "success", 500.0)}
+        assert "search_request_total" in metrics_table(rows)
     finally:
         node.stop()
         gateway.stop(purge=True)

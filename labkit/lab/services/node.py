@@ -183,6 +183,12 @@ class LocalNode(_NodeBase):
         if rec.get("pid") and procs.alive(rec.get("pid"), EXPECT):
             procs.stop(rec["pid"], expect=EXPECT)  # alive but not answering, or another role: restart
         self.options.setdefault("role", wanted_role)
+        if self.options.get("metrics") and not self.options.get("metric_port"):
+            from labkit.lab.services.base import get_service
+
+            self.options["metric_port"] = get_service("pushgateway", "local", state=self.state).ensure()["port"]
+        if self.options.get("http") and not self.options.get("http_port"):
+            self.options["http_port"] = rec.get("http_port") or procs.free_port(19121)
         p = self._paths()
         storage, mount = self._storage_root()
         storage.mkdir(parents=True, exist_ok=True)
@@ -195,7 +201,8 @@ class LocalNode(_NodeBase):
         return self.state.record(
             self.name, kind=self.kind, backend=self.backend, role=self.options["role"], host=host, port=port,
             pid=pid, config_path=str(p["conf"]), storage_path=str(storage), mount=str(mount) if mount else None,
-            wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)))
+            wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)),
+            http_port=self.options.get("http_port"), metric_port=self.options.get("metric_port"))
 
     def _spawn(self, port: int, storage: Path, p: dict[str, Path]) -> int:
         """Start the node on ``port`` and wait until it (this PID) answers as Milvus 1.1."""
