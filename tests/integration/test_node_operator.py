@@ -191,3 +191,13 @@ def test_pushgateway_receives_node_metrics(tmp_path: Path) -> None:
     finally:
         node.stop()
         gateway.stop(purge=True)
+
+
+def test_preload_collection_failure_stops_the_start(tmp_path: Path) -> None:
+    from labkit.node.config import update_yaml_text
+
+    node = NodeProcess(tmp_path)
+    node.conf.write_text(update_yaml_text(node.conf.read_text(), {"cache": {"preload_collection": "absent"}}))
+    out = subprocess.run([sys.executable, "-m", "labkit.node", "--config", str(node.conf)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1 and "Failed to preload tables: absent" in out.stderr, out.stderr
