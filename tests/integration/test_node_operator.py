@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import requests
 import yaml
 
 from labkit.lab import procs
@@ -201,3 +202,38 @@ def test_preload_collection_failure_stops_the_start(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "labkit.node", "--config", str(node.conf)], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 1 and "Failed to preload tables: absent" in out.stderr, out.stderr
+
+
+def test_lab_node_with_metrics_and_http_keeps_set_config_across_restarts(tmp_path: Path) -> None:
+    from labkit.lab import cluster
+    from labkit.lab.api import Lab
+
+    lab = Lab(tmp_path / "lab")
+    opts = {"storage_path": str(tmp_path / "milvus"), "meta_uri": "sqlite://:@:/", "cluster": False}
+    try:
+        rec = cluster.start_node(lab, "n1", metrics=True, http=True, **opts)
+        assert requests.get(f"http://127.0.0.1:{rec['http_port']}/state").json()["code"] == 0
+        client = cluster.connect(rec)
+        try:
+            assert client.set_config("cache", "cache_size", "2GB")[0].OK()
+            assert client.create_collection({"collection_name": "k", "dimension": DIM, "index_file_size": 1,
+                                              "metric_type": MetricType.L2}).OK()
+        finally:
+            client.close()
+        gateway = get_service("pushgateway", "local", state=lab.state)
+        gateway_pid = gateway.record["pid"]
+        deadline = time.monotonic() + 10
+        while not parse_metrics(gateway.scrape()).get("keeping_alive_seconds_total"):
+            assert time.monotonic() < deadline, "the node pushed nothing"
+            time.sleep(0.5)
+        cluster.stop_node(lab, "n1")
+        rec = cluster.start_node(lab, "n1", metrics=True, http=True, **opts)
+        client = cluster.connect(rec)
+        try:
+            assert client.get_config("cache", "cache_size")[1] == "2GB"  # the lab kept the operator's change
+            assert client.has_collection("k")[1] is True
+        finally:
+            client.close()
+    finally:
+        lab.down(purge=True)
+    assert not procs.alive(gateway_pid)  # lab.down stops the Pushgateway too
