@@ -94,7 +94,9 @@ class Router:
     def __init__(self, cfg: RouterConfig, meta: MetaReader | None = None) -> None:
         self.cfg = cfg
         self.discovery = Discovery(cfg)
-        self.meta = meta or MetaReader(cfg.db)
+        self.meta = meta or MetaReader(cfg.db, echo=cfg.sql_echo, pool_size=cfg.pool_size,
+                                       max_overflow=cfg.max_overflow, pool_recycle=cfg.pool_recycle,
+                                       pool_timeout=cfg.pool_timeout, pre_ping=cfg.pool_pre_ping)
         self._clients: dict[str, NodeClient] = {}
         self._rings: dict[tuple[str, ...], Ring] = {}
         self._lock = threading.Lock()
