@@ -168,8 +168,8 @@ def mysql_grants(params: Mapping[str, Any]) -> list[str]:
 
 
 def router_topology(client: Any) -> list[dict[str, Any]]:
-    """What the router sees (Cmd ``conn_stats``): the rw node and each read node, live or suspended."""
-    status, text = client._cmd("conn_stats")
+    """What the router sees (Cmd ``labkit_topology``): the rw node and each read node, live or suspended."""
+    status, text = client._cmd("labkit_topology")
     if not status.OK():
         raise LabError(f"The router did not report its topology: {status.message}")
     topo = json.loads(text)

@@ -31,12 +31,21 @@ def main(argv: list[str] | None = None) -> int:
     except LabError as exc:
         print(f"labkit router: {exc}", file=sys.stderr)
         return 1
+    pusher = None
+    if cfg.pushgateway:
+        from labkit.router.metrics import RouterPusher
+
+        stats = router.stats
+        snapshot = stats.snapshot if hasattr(stats, "snapshot") else (lambda: dict(stats))
+        pusher = RouterPusher(snapshot, cfg.pushgateway, f"{cfg.server_bind}:{cfg.server_port}").start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
         server.wait_forever(grpc_server, stop)
     finally:
+        if pusher is not None:
+            pusher.stop()
         router.close()
     return 0
 

@@ -237,3 +237,29 @@ def test_lab_node_with_metrics_and_http_keeps_set_config_across_restarts(tmp_pat
     finally:
         lab.down(purge=True)
     assert not procs.alive(gateway_pid)  # lab.down stops the Pushgateway too
+
+
+def test_search_get_delete_edge_shapes_as_1_1(node: NodeProcess) -> None:
+    client = node.start()
+    try:
+        client.create_collection({"collection_name": "g", "dimension": 4, "index_file_size": 1,
+                                  "metric_type": MetricType.L2})
+        assert client.create_partition("g", "p").OK()
+        q = np.random.default_rng(4).random((3, 4), dtype=np.float32).tolist()
+        status, result = client.search("g", 5, q)  # no file at all: 0 rows, as 1.1's SearchRequest
+        assert status.OK() and len(result) == 0
+        status, ids = client.insert("g", np.random.default_rng(5).random((10, 4), dtype=np.float32).tolist())
+        client.flush(["g"])
+        status, result = client.search("g", 20, q)  # width = rows searched, not topk
+        assert status.OK() and result.shape == (3, 10)
+        status, result = client.search("g", 5, q, partition_tags=["p"])  # an empty partition: no file
+        assert status.OK() and len(result) == 0
+        assert client.delete_entity_by_id("g", ids).OK() and client.flush(["g"]).OK()
+        status, result = client.search("g", 5, q)  # files searched, every row deleted: nq empty rows
+        assert status.OK() and len(result) == 3 and all(len(row) == 0 for row in result)
+        status, vectors = client.get_entity_by_id("g", ids[:2])
+        assert status.OK() and vectors == [[], []]
+        assert client.delete_entity_by_id("g", ids[:2]).OK()  # deleting again is not an error in 1.1
+        assert client.count_entities("g")[1] == 0
+    finally:
+        client.close()
