@@ -3,13 +3,8 @@
 All 27 core RPCs answer as 1.1 did (its status codes and encodings);
 the 14 hybrid RPCs answer gRPC UNIMPLEMENTED, as 1.1's generated base class did.
 
-Where the lab node differs from 1.1 on purpose:
-- Writes on a ro node. Milvus 1.1 did not check the role at the API: a ro node (DBImpl in
-  CLUSTER_READONLY mode) accepted an Insert into its memory buffer but never started the WAL or
-  flush threads, so the rows were silently lost. The lab node refuses every write RPC on a ro node
-  with PERMISSION_DENIED (3) and a reason naming the role, so nothing is lost without a word.
-- Cmd understands two extra strings: ``cache_info`` (JSON of the segment cache) and
-  ``labkit_stats`` (JSON: insert decode time), used by the notebooks and ``labkit bench insert``.
+Where it differs on purpose (write RPCs refused on a ro node with PERMISSION_DENIED, the extra
+Cmd strings ``cache_info`` / ``labkit_stats``, ...): docs/differences-from-milvus-1.1.md.
 """
 
 from __future__ import annotations
