@@ -30,6 +30,7 @@ APT_PACKAGES = {
     "bindfs": "/usr/bin/bindfs",
     "procps": "/usr/bin/pgrep",
     "prometheus-pushgateway": "/usr/bin/prometheus-pushgateway",
+    "g++": "/usr/bin/g++",  # the annoy package builds its extension from source
 }
 PYMILVUS = "pymilvus==1.1.2"
 
