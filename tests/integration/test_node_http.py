@@ -75,6 +75,15 @@ def test_pymilvus_http_handler_end_to_end(http_node) -> None:
     status, _ = client.search("h", 3, x[:1].tolist(), params={})
     assert status.code == 5 and "nprobe" in status.message
 
+    # search_in_segment: TableFiles ids, read here from the node's sqlite metadata
+    import sqlite3
+
+    with sqlite3.connect(node.root / "milvus" / "db" / "meta.sqlite") as db:
+        files = [r[0] for r in db.execute("SELECT id FROM TableFiles WHERE table_id = 'h' AND file_type IN (1,2,3)")]
+    status, result = client.search_in_segment("h", [str(f) for f in files], x[:1].tolist(), 2, {"nprobe": 4})
+    assert status.OK() and result[0][0].id == ids[0]
+    assert client.flush().OK()  # flush() of every collection: an empty name list
+
     status, vectors = client.get_entity_by_id("h", [ids[5], 123456789])
     assert status.OK() and np.allclose(vectors[0], x[5]) and vectors[1] == []
 
