@@ -52,7 +52,8 @@ def nodes(lab: Any) -> list[dict[str, Any]]:
 
 
 def start_router(lab: Any, backend: str = "local", name: str = "router", **opts: Any) -> dict[str, Any]:
-    """Start the Mishards-compatible router in front of the recorded nodes (the router service's options)."""
+    """Start the Mishards-compatible router in front of the recorded nodes (the router service's options:
+    woserver, hosts, bind, metrics=True to push its counters to the lab's Pushgateway, ...)."""
     svc = get_service("router", backend, state=_state(lab), name=name, lab=lab, **opts)
     return svc.ensure()
 

@@ -117,6 +117,10 @@ class LocalRouter(Service):
             env["DISCOVERY_CLASS_NAME"] = "labkit"
         if o.get("bind"):  # multi-host use: 0.0.0.0 or this host's address (the lab default stays loopback)
             env["SERVER_BIND"] = str(o["bind"])
+        if o.get("metrics") and not o.get("pushgateway"):  # the lab's Pushgateway, started if needed
+            from labkit.lab.services.base import get_service
+
+            o["pushgateway"] = f"127.0.0.1:{get_service('pushgateway', 'local', state=self.state).ensure()['port']}"
         if o.get("pushgateway"):  # host:port: the router pushes its counters there (labkit)
             env["PUSHGATEWAY"] = str(o["pushgateway"])
         return env
