@@ -19,7 +19,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-L2, IP = 1, 2
+from labkit.milvus.enums import MetricType
+
+IP = MetricType.IP
 _NSG_BRUTE_FORCE_MAX = 50_000  # exact k-NN graph up to this many rows, NN-descent above
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from labkit.milvus.enums import REST_INDEX_NAMES, MetricType, is_binary
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code
 
@@ -30,10 +31,9 @@ log = logging.getLogger("labkit.node.http")
 PATH_PARAM_LOSS, UNKNOWN_PATH, QUERY_PARAM_LOSS, BODY_FIELD_LOSS = 31, 32, 33, 34
 ILLEGAL_BODY, BODY_PARSE_FAIL, ILLEGAL_QUERY_PARAM = 35, 36, 37
 
-INDEX_NAMES = {1: "FLAT", 2: "IVFFLAT", 3: "IVFSQ8", 4: "RNSG", 5: "IVFSQ8H", 6: "IVFPQ", 11: "HNSW", 12: "ANNOY"}
+INDEX_NAMES = REST_INDEX_NAMES
 INDEX_CODES = {v: k for k, v in INDEX_NAMES.items()}
-METRIC_NAMES = {1: "L2", 2: "IP", 3: "HAMMING", 4: "JACCARD", 5: "TANIMOTO", 6: "SUBSTRUCTURE",
-                7: "SUPERSTRUCTURE"}
+METRIC_NAMES = {int(m): m.name for m in MetricType}
 METRIC_CODES = {v: k for k, v in METRIC_NAMES.items()}
 
 
@@ -265,7 +265,7 @@ class RestApi:
 
     async def _binary(self, name: str) -> bool:
         schema = await self.rpc("DescribeCollection", pb.CollectionName(collection_name=name))
-        return schema.metric_type >= 3
+        return is_binary(schema.metric_type)
 
     async def list_collections(self, request: web.Request) -> web.Response:
         offset = _int_query(request, "offset", 0)
