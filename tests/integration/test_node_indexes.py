@@ -4,7 +4,6 @@ printed), get and delete; IVF_SQ8H refused as a CPU build of 1.1 refuses it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
