@@ -74,6 +74,17 @@ def answers_as(host: str, port: int, pid: int) -> bool:
     return node_info(host, port, 1.0).get("pid") == pid
 
 
+def default_sizes() -> tuple[str, str]:
+    """The template's cache 4GB + insert buffer 1GB when they fit this machine's memory, else a quarter and
+    an eighth of it: 1.1 refuses to start when their sum reaches the memory (or cgroup) limit (Binder)."""
+    from labkit.node.config_rules import total_memory
+
+    total = total_memory()
+    if (4 << 30) + (1 << 30) < total:
+        return "4GB", "1GB"
+    return f"{total // 4 >> 20}MB", f"{total // 8 >> 20}MB"
+
+
 class _NodeBase(Service):
     kind = "node"
 
@@ -151,8 +162,8 @@ class _NodeBase(Service):
             role=o.get("role", "rw"), meta_uri=self._meta_uri(), storage_path=str(storage_path),
             wal_path=str(wal_path), port=port, cluster=bool(o.get("cluster", True)),
             preload=bool(o.get("preload", False)), address=o.get("address", "127.0.0.1"),
-            logs_path=str(logs_path), cache_size=str(o.get("cache_size", "4GB")),
-            insert_buffer_size=str(o.get("insert_buffer_size", "1GB")),
+            logs_path=str(logs_path), cache_size=str(o.get("cache_size") or default_sizes()[0]),
+            insert_buffer_size=str(o.get("insert_buffer_size") or default_sizes()[1]),
             auto_flush_interval=o.get("auto_flush_interval", 1),
             preload_poll_interval=o.get("preload_poll_interval", 0.2),
             http_enable=bool(o.get("http_port")), http_port=int(o.get("http_port") or 19121),
