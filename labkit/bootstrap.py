@@ -29,6 +29,8 @@ APT_PACKAGES = {
     "s3fs": "/usr/bin/s3fs",
     "bindfs": "/usr/bin/bindfs",
     "procps": "/usr/bin/pgrep",
+    "chromium": "/usr/bin/chromium",  # the browser test of JupyterLab
+    "chromium-driver": "/usr/bin/chromedriver",
 }
 PYMILVUS = "pymilvus==1.1.2"
 

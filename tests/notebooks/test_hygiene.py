@@ -11,6 +11,7 @@ import pytest
 
 from labkit.cli.run import notebooks
 from labkit.lab.state import REPO_ROOT
+from labkit.nb import pairs
 
 NOTEBOOKS = notebooks(REPO_ROOT / "notebooks")
 BIN = Path(sys.executable).parent
@@ -58,14 +59,28 @@ def test_ruff_on_notebooks() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_generated_notebooks_match_their_source() -> None:
-    """00-04 and 99 are written by build_notebooks.py: edit it and re-run it, not the .ipynb alone."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.pop(0)
-    for name, nb in build_notebooks.ALL.items():
-        committed = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
-        assert [c.source for c in committed.cells] == [c.source for c in nb.cells], (
-            f"{name} differs from tests/notebooks/build_notebooks.py; run it to regenerate")
+def test_every_notebook_has_its_text_source() -> None:
+    assert [p.stem for p in pairs.sources()] == [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", pairs.sources(), ids=[p.stem for p in pairs.sources()])
+def test_pair_in_sync(path: Path) -> None:
+    """The .ipynb holds exactly the cells of its jupytext source (edit the .py, then `make notebooks`)."""
+    assert pairs.differences(path) == []
+
+
+def test_jupytext_pairs_by_config() -> None:
+    """JupyterLab's jupytext reads notebooks/jupytext.toml and keeps the .py in step when a notebook is saved."""
+    from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
+
+    cfg = load_jupytext_configuration_file(find_jupytext_configuration_file(str(REPO_ROOT / "notebooks")))
+    assert "py:percent" in str(cfg.formats) and "ipynb" in str(cfg.formats)
+
+
+def test_difference_is_reported(tmp_path) -> None:
+    src = tmp_path / "01_x.py"
+    src.write_text("# %% [markdown]\n# # 01 x\n\n# %%\nprint(1)\n")
+    pairs.write_ipynb(src)
+    assert pairs.differences(src) == []
+    src.write_text(src.read_text().replace("print(1)", "print(2)"))
+    assert pairs.differences(src) == ["01_x.ipynb cell 1 differs from 01_x.py"]
