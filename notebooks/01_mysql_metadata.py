@@ -13,19 +13,21 @@
 # and which segment files (`TableFiles` rows) hold their vectors. The article runs MySQL on one of
 # the hosts and points every node's `server_config.yaml` at it with `general.meta_uri`.
 #
-# Here `Lab().up()` starts the lab's storage: MariaDB (MySQL-compatible) with a `milvus` database
-# and user, and also Redis, the object store and the JuiceFS volume used in notebook 02. It is
-# idempotent: running it again reuses what is healthy and repairs what is not.
+# **Prerequisites:** 00 (optional). **Time:** about 10 minutes with the exercises; the cells run in
+# a few seconds (about 20 s the first time, while MariaDB initialises its data directory).
 #
-# **Prerequisites:** 00 (optional). **Time:** about 30 s the first time, a second after.
+# **Read along:** the article's Step 1; Milvus 1.1,
+# [Manage metadata with MySQL](https://milvus.io/docs/v1.1.0/data_manage.md).
 
 # %%
+import pymysql
+
 import labkit
 from labkit.lab import Lab
-from labkit.nb import overview, panel, show, views
+from labkit.nb import panel, show
+from labkit.node.meta import Meta
 
-report = labkit.check_env()  # versions, services, FUSE, memory: says what is missing and how to get it
-print(report)
+env_ok = labkit.check_env(strict=True).ok  # one sentence if something required is missing (table: 00)
 
 # %% tags=["parameters"]
 SIZE: str = ""  # ci, small or full; empty: LABKIT_SIZE, else small
@@ -35,73 +37,140 @@ OUT_DIR: str = ""  # figures and metrics; empty: artifacts folder at the repo ro
 # %%
 cfg = labkit.config(SIZE)
 out = OUT_DIR or None
-cfg
+print(f"SIZE={cfg.size}")
 
 # %% [markdown]
-# ## Start the storage services
+# ## Step 1 in the article
+#
+# > **Step 1: Start the MySQL service.** Start the MySQL service on **any** node in the cluster. For
+# > details, see [Managing metadata with MySQL](https://milvus.io/docs/v1.1.0/data_manage.md).
+#
+# — *Building a Milvus Cluster Based on JuiceFS*, Milvus blog, 2021 (Japanese edition, translated)
+#
+# The article gives **no command** for this step: it leaves the installation to the linked Milvus
+# page. The lab runs MariaDB (MySQL-compatible) as a plain process on 127.0.0.1, with its data
+# directory in the lab home, a `milvus` database and a `milvus` user whose password is generated for
+# this lab. The command it runs:
 
 # %%
-#papermill_description=lab_up
+#papermill_description=mysql
 lab = Lab()
-lab.up()
-print(overview.storage_sentence(lab.fuse))
-show.table(panel.service_rows(lab.status()), panel.SERVICE_COLUMNS, title="lab services")
+lab.check()  # bad settings or missing programs are reported before anything starts
+mysql = lab.service("mysql").ensure()  # idempotent: a healthy server is reused
+print("\n".join(lab.commands()["mysql"]))
+show.table(panel.service_rows(s for s in lab.status() if s.kind == "mysql"), panel.SERVICE_COLUMNS)
 
 # %% [markdown]
-# ## The article's command and the one run here
+# ## The `meta_uri` line of every node's server_config.yaml
 #
-# The article starts MySQL 5.7 in Docker and creates the database by hand. The lab runs MariaDB as
-# a plain process with its data under the lab home (passwords are generated per lab and masked):
+# The article's `general` section beside the lab's. The lab differs in the user (`milvus` with a
+# generated password rather than `root:milvusroot`), the host (127.0.0.1: all nodes are on this
+# machine) and the port (3306 when free, else another one).
 
 # %%
-article = """docker run -d --name mysql -p 3306:3306 -e MYSQL_ROOT_PASSWORD=123456 mysql:5.7
-mysql -h 127.0.0.1 -uroot -p123456 -e 'create database milvus'"""
-show.side_by_side("the article", article, "run here", "\n".join(lab.commands()["mysql"]))
+article_general = """\
+# meta_uri is the URI for metadata storage, using MySQL (for Milvus Cluster).
+# Format: mysql://<username:password>@host:port/database
+general:
+  timezone: UTC+8
+  meta_uri: mysql://root:milvusroot@host:3306/milvus"""
+lab_general = lab.state.mask(f"general:\n  timezone: UTC+8\n  meta_uri: {lab.meta_uri()}")
+show.side_by_side("the article (server_config.yaml)", article_general, "this lab (password masked)", lab_general)
 
 # %% [markdown]
-# ## The `meta_uri` line for server_config.yaml
+# ## The tables Milvus keeps in MySQL
 #
-# Every node of the cluster gets this same line (the password is masked when shown):
+# When a Milvus 1.1 node starts it creates its tables if they are missing (`MySQLMetaImpl`
+# does it at initialisation). Notebook 03 starts the first node; here the lab's node code creates the
+# same tables now, so you can look at them before any node runs:
 
 # %%
-meta_line = lab.state.mask(f"general:\n  meta_uri: {lab.meta_uri()}")
-show.Text(meta_line, "server_config.yaml")
+meta = Meta(lab.meta_uri(), lab.home)  # the storage path is only used with sqlite
+meta.create_schema()
+meta.close()
 
 # %% [markdown]
-# ## Connect with pymysql, as the nodes will
+# ## Ask MySQL yourself
+#
+# Plain `pymysql`, with the connection settings the lab generated (the nodes use the same ones).
+# `Tables` has one row per collection or partition, `TableFiles` one row per segment file.
 
 # %%
 params = lab.mysql_params()
-who = views.mysql_query(params, "SELECT VERSION() AS version, CURRENT_USER() AS user, DATABASE() AS db")
-show.table(who)
-
-# %%
-databases = [r["Database"] for r in views.mysql_query(params, "SHOW DATABASES")]
-tables = [next(iter(r.values())) for r in views.mysql_query(params, "SHOW TABLES")]
-print("databases:", databases)
-print("tables in milvus:", tables or "none yet (the first Milvus node creates Tables, TableFiles, ...)")
+conn = pymysql.connect(host=params["host"], port=params["port"], user=params["user"],
+                       password=params["password"], database=params["database"], autocommit=True)
+with conn.cursor() as cur:
+    cur.execute("SELECT VERSION(), CURRENT_USER(), DATABASE()")
+    version, user, database = cur.fetchone()
+    cur.execute("SHOW TABLES")
+    tables = sorted(name for (name,) in cur.fetchall())
+    cur.execute("SELECT table_id, dimension, index_file_size, metric_type FROM Tables")
+    collections = cur.fetchall()
+    cur.execute("SELECT COUNT(*) FROM TableFiles")
+    (file_rows,) = cur.fetchone()
+print(f"server {version}, connected as {user} to database {database}")
+print("tables:", ", ".join(tables))
+print(f"collections: {len(collections)} (0 on a fresh lab); TableFiles rows: {file_rows}")
 
 # %% [markdown]
-# What the lab's `milvus` user may do (all on the `milvus` database, nothing else):
+# ## Exercises
+#
+# ### Exercise 1.1: where does a segment file live?
+# Run `DESCRIBE TableFiles` with the connection `conn` above. Which columns, put together, name
+# the directory of a segment file under `<storage.path>/db/tables/`?
+#
+# **What you should see:** columns `id`, `table_id`, `segment_id`, `file_id`, `file_type`,
+# `file_size`, `row_count`, ... A segment lives in `db/tables/<table_id>/<segment_id>/` and each of
+# its files is named after `file_id` (you will find them on JuiceFS in notebook 03).
+#
+# The solution is the next cell, collapsed: click the dotted bar to open it.
 
-# %%
-grants = views.mysql_grants(params)
-show.Text("\n".join(grants), "SHOW GRANTS")
+# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# Solution 1.1
+with conn.cursor() as cur:
+    cur.execute("DESCRIBE TableFiles")
+    columns = [row[0] for row in cur.fetchall()]
+print(columns)
+assert {"table_id", "segment_id", "file_id", "file_type"} <= set(columns)
+
+# %% [markdown]
+# ### Exercise 1.2: what may the `milvus` user do?
+# Ask MySQL for the user's grants (`SHOW GRANTS`), then try to create another database called
+# `not_milvus` and read the error MySQL returns.
+#
+# **What you should see:** one grant of all privileges on `` `milvus`.* `` (plus the usage grant with
+# a masked password hash), and error **1044 Access denied** for `CREATE DATABASE`: the nodes can
+# change Milvus' tables and nothing else on the server.
+
+# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# Solution 1.2
+with conn.cursor() as cur:
+    cur.execute("SHOW GRANTS")
+    grants = [lab.state.mask(row[0]) for row in cur.fetchall()]
+    try:
+        cur.execute("CREATE DATABASE not_milvus")
+        refused = None
+    except pymysql.err.OperationalError as exc:
+        refused = exc.args
+print("\n".join(grants))
+print("CREATE DATABASE not_milvus ->", refused)
+assert refused and refused[0] == 1044
 
 # %% [markdown]
 # ## Summary
 #
-# - MariaDB runs on 127.0.0.1 with a `milvus` database and user; the same `meta_uri` goes into
-#   every node's `server_config.yaml`.
-# - pymysql connects with the lab's generated credentials; Milvus creates its own tables
-#   (`Tables`, `TableFiles`, `Environment`) when the first node starts, in notebook 03.
-# - Next: **02_juicefs_format_and_mount**.
+# - MariaDB runs on 127.0.0.1 with a `milvus` database and user; every node's `server_config.yaml`
+#   gets the same `meta_uri` line.
+# - Milvus 1.1 keeps four tables there: `Tables` (collections and partitions), `TableFiles`
+#   (segment files), `Environment` and `Fields`.
+# - Next: **02_juicefs_format_and_mount** creates the shared file system.
 
 # %% tags=["check"]
-assert "milvus" in databases
-assert any("`milvus`.*" in g for g in grants)
-assert who[0]["db"] == "milvus"
+conn.close()
+assert database == "milvus" and user.startswith("milvus@")
+assert {"Tables", "TableFiles", "Environment"} <= set(tables)
 assert lab.meta_uri().startswith("mysql://") and lab.meta_uri().endswith("/milvus")
-assert params["password"] not in meta_line and "****" in meta_line
-labkit.record_metrics("01_mysql_metadata", {"mysql_version": who[0]["version"], "milvus_tables": len(tables),
-                                            "services_healthy": sum(s.healthy for s in lab.status())}, out)
+assert params["password"] not in lab_general and "****" in lab_general
+assert params["password"] not in "\n".join(lab.commands()["mysql"])
+metrics = labkit.record_metrics("01_mysql_metadata", {"mysql_version": version, "milvus_tables": len(tables),
+                                                      "collections": len(collections)}, out)

@@ -41,7 +41,7 @@ def test_skeleton(path: Path) -> None:
     tagged = {t: c for c in nb.cells for t in c.metadata.get("tags", [])}
     assert "SIZE: str" in tagged["parameters"].source
     assert nb.cells[-1] is tagged["check"] and "record_metrics" in tagged["check"].source
-    assert "check_env()" in next(c for c in nb.cells if c.cell_type == "code").source
+    assert "check_env(" in next(c for c in nb.cells if c.cell_type == "code").source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -84,3 +84,40 @@ def test_difference_is_reported(tmp_path) -> None:
     assert pairs.differences(src) == []
     src.write_text(src.read_text().replace("print(1)", "print(2)"))
     assert pairs.differences(src) == ["01_x.ipynb cell 1 differs from 01_x.py"]
+
+
+EXERCISES_MIN = {"01": 2, "02": 2, "03": 2, "04": 2, "05": 1, "06": 1}
+
+
+def _exercises(path: Path) -> list[tuple[str, nbformat.NotebookNode]]:
+    """(exercise text, the cell right after it) for every markdown cell that starts an exercise."""
+    cells = nbformat.read(path, as_version=4).cells
+    return [(c.source, cells[i + 1]) for i, c in enumerate(cells[:-1])
+            if c.cell_type == "markdown" and "### Exercise" in c.source]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_exercises_have_expectations_and_hidden_solutions(path: Path) -> None:
+    """Each exercise says what you should see; its solution is the next cell, collapsed, tagged for the run."""
+    found = _exercises(path)
+    assert len(found) >= EXERCISES_MIN.get(path.name[:2], 0), f"{path.name}: too few exercises"
+    for text, solution in found:
+        assert "What you should see" in text, text[:80]
+        assert solution.cell_type == "code" and "solution" in solution.metadata.get("tags", [])
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, "the solution must start hidden"
+
+
+def test_at_least_nine_exercises() -> None:
+    assert sum(len(_exercises(p)) for p in NOTEBOOKS) >= 9
+
+
+def test_table_of_contents_minutes_match_overview() -> None:
+    """00's table of contents states each notebook's minutes and the total from overview.WORKSHOP_MIN."""
+    import re
+
+    from labkit.nb.overview import WORKSHOP_MIN
+
+    text = nbformat.read(NOTEBOOKS[0], as_version=4).cells[0].source
+    rows = re.findall(r"^\| \[(\d\d) [^|]*\]\([^)]*\) \|.*\| (\d+) min \|$", text, flags=re.M)
+    assert {n: int(m) for n, m in rows} == WORKSHOP_MIN
+    assert f"Total: about {sum(WORKSHOP_MIN.values())} minutes" in text
