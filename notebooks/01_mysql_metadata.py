@@ -75,7 +75,8 @@ general:
   timezone: UTC+8
   meta_uri: mysql://root:milvusroot@host:3306/milvus"""
 lab_general = lab.state.mask(f"general:\n  timezone: UTC+8\n  meta_uri: {lab.meta_uri()}")
-show.side_by_side("the article (server_config.yaml)", article_general, "this lab (password masked)", lab_general)
+show.side_by_side("the article (server_config.yaml)", article_general,
+                  "this lab (password masked)", lab_general)
 
 # %% [markdown]
 # ## The tables Milvus keeps in MySQL

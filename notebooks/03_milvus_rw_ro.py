@@ -115,7 +115,8 @@ sudo docker run -d --name milvus_gpu_1.0.0 --gpus all \\
 -v /home/$USER/milvus/logs:/var/lib/milvus/logs \\
 -v /home/$USER/milvus/wal:/var/lib/milvus/wal \\
 milvusdb/milvus:1.0.0-gpu-d030521-1ea92e"""
-show.side_by_side("the article (one per host)", article_docker, "this lab (node rw)", views.service_command(lab, "rw"))
+show.side_by_side("the article (one per host)", article_docker,
+                  "this lab (node rw)", views.service_command(lab, "rw"))
 
 # %% [markdown]
 # Each `-v` of the article, and where the lab keeps the same thing for node `rw`:
@@ -164,7 +165,8 @@ show.diff(configs["rw"], configs["ro1"], "rw", "ro1")
 rw_client = Milvus(host=rw["host"], port=rw["port"])
 ro_client = Milvus(host=ro["host"], port=ro["port"])
 for name, client in (("rw", rw_client), ("ro1", ro_client)):
-    print(name, "server_version:", client.server_version()[1], "| cluster.role:", client.get_config("cluster", "role")[1])
+    print(name, "server_version:", client.server_version()[1],
+          "| cluster.role:", client.get_config("cluster", "role")[1])
 
 # %% [markdown]
 # ## Create a collection, insert, flush (on the rw node)
@@ -224,7 +226,8 @@ show.table(table_files, title="SELECT ... FROM TableFiles WHERE table_id = COLLE
 
 # %%
 segments = {r["segment_id"] for r in table_files}
-files = [f for f in views.segment_files(ro["storage_path"], COLLECTION) if f["path"].split("/")[3] in segments]
+files = [f for f in views.segment_files(ro["storage_path"], COLLECTION)
+         if f["path"].split("/")[3] in segments]
 show.table(files, ["path", "bytes"], title=f"under {ro['storage_path']}")
 
 # %% [markdown]
@@ -284,7 +287,8 @@ segment = table_files[0]["segment_id"]
 seen = {}
 for node in (rw, ro):
     folder = Path(node["storage_path"]) / "db" / "tables" / COLLECTION / segment
-    seen[node["name"]] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in sorted(folder.iterdir())}
+    seen[node["name"]] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+                          for p in sorted(folder.iterdir())}
     print(folder, seen[node["name"]])
 assert seen["rw"] == seen["ro1"] and seen["rw"]
 
@@ -311,4 +315,5 @@ for name, text in configs.items():
     assert f"path: {lab.mount(name)}/milvus" in text
 assert {a for a, _ in show.changed_lines(configs["rw"], configs["ro1"])} >= {"role: rw"}
 metrics = labkit.record_metrics("03_milvus_rw_ro", {"fuse": lab.fuse, "rows": rows, "segments": len(searchable),
-                                                    "segment_files": len(files), "ro_recall": ro_recall}, out)
+                                                    "segment_files": len(files), "ro_recall": ro_recall},
+                                out)

@@ -60,8 +60,8 @@ def run(args: Sequence[str], env: dict[str, str] | None = None, mask: Any = None
         shown: str | None = None) -> Ran:
     """Run ``args`` (no shell) and keep what it printed; ``mask`` hides secrets in both."""
     mask = mask or (lambda s: s)
-    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     return Ran(mask(shown or shlex.join(args)), proc.returncode, mask(proc.stdout + proc.stderr))
 
 
@@ -92,5 +92,5 @@ def flag_rows(args: Sequence[str]) -> list[dict[str, str]]:
     return rows
 
 
-VALUED = {"--storage", "--bucket", "--access-key", "--secret-key", "--trash-days", "--cache-dir", "--cache-size",
-          "--metrics", "--log", "--block-size"}
+VALUED = {"--storage", "--bucket", "--access-key", "--secret-key", "--trash-days", "--cache-dir",
+          "--cache-size", "--metrics", "--log", "--block-size"}

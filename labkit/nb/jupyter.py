@@ -12,17 +12,19 @@ import argparse
 import os
 import secrets
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from labkit.lab.procs import free_port
 from labkit.lab.state import REPO_ROOT
 
 
-def lab_command(port: int, token: str, notebook_dir: Path | str = REPO_ROOT / "notebooks") -> list[str]:
-    """The ``jupyter lab`` command line (no browser, 127.0.0.1, the given token)."""
+def lab_command(port: int, token: str, notebook_dir: Path | str = REPO_ROOT / "notebooks",
+                extra: Sequence[str] = ()) -> list[str]:
+    """The ``jupyter lab`` command line (no browser, 127.0.0.1, the given token, ``extra`` options)."""
     cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebook_dir}", "--no-browser",
            "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}"]
+           f"--IdentityProvider.token={token}", *extra]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     return cmd

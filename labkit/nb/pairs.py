@@ -43,7 +43,8 @@ def notebook_from_source(py: Path | str) -> nbformat.NotebookNode:
 
 
 def _shape(nb: Any) -> list[tuple[str, str, dict]]:
-    return [(c.cell_type, c.source, {k: c.metadata[k] for k in CELL_KEYS if k in c.metadata}) for c in nb.cells]
+    return [(c.cell_type, c.source, {k: c.metadata[k] for k in CELL_KEYS if k in c.metadata})
+            for c in nb.cells]
 
 
 def differences(py: Path | str) -> list[str]:
@@ -55,8 +56,8 @@ def differences(py: Path | str) -> list[str]:
     want, have = _shape(notebook_from_source(py)), _shape(nbformat.read(ipynb, as_version=4))
     if len(want) != len(have):
         return [f"{ipynb.name} has {len(have)} cells, {py.name} has {len(want)}"]
-    return [f"{ipynb.name} cell {i} differs from {py.name}" for i, (w, h) in enumerate(zip(want, have, strict=True))
-            if w != h]
+    return [f"{ipynb.name} cell {i} differs from {py.name}"
+            for i, (w, h) in enumerate(zip(want, have, strict=True)) if w != h]
 
 
 def write_ipynb(py: Path | str) -> Path:
@@ -67,7 +68,7 @@ def write_ipynb(py: Path | str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write or check the .ipynb paired with each notebooks/NN_*.py")
+    parser = argparse.ArgumentParser(description="Write or check the .ipynb paired with notebooks/NN_*.py")
     parser.add_argument("--check", action="store_true", help="only report pairs that differ")
     args = parser.parse_args(argv)
     bad = []

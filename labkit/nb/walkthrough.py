@@ -138,10 +138,11 @@ def wait_for(fetch: Any, ready: Any, timeout: float = 15.0, interval: float = 0.
         time.sleep(interval)
 
 
-def retry_search(client: Any, name: str, topk: int, queries: np.ndarray, attempts: int = 5) -> tuple[Any, Any]:
+def retry_search(client: Any, name: str, topk: int, queries: np.ndarray, attempts: int = 5,
+                 params: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """``client.search`` retried while a just-started node is still joining (status not OK)."""
     for i in range(attempts):
-        status, results = client.search(name, topk, np.asarray(queries).tolist())
+        status, results = client.search(name, topk, np.asarray(queries).tolist(), params=params or {})
         if status.OK() or i == attempts - 1:
             return status, results
         time.sleep(1.0)

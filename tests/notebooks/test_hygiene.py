@@ -70,7 +70,7 @@ def test_pair_in_sync(path: Path) -> None:
 
 
 def test_jupytext_pairs_by_config() -> None:
-    """JupyterLab's jupytext reads notebooks/jupytext.toml and keeps the .py in step when a notebook is saved."""
+    """JupyterLab's jupytext reads notebooks/jupytext.toml and keeps the .py in step on save."""
     from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
 
     cfg = load_jupytext_configuration_file(find_jupytext_configuration_file(str(REPO_ROOT / "notebooks")))
@@ -98,13 +98,13 @@ def _exercises(path: Path) -> list[tuple[str, nbformat.NotebookNode]]:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_exercises_have_expectations_and_hidden_solutions(path: Path) -> None:
-    """Each exercise says what you should see; its solution is the next cell, collapsed, tagged for the run."""
+    """Each exercise says what you should see; its solution is the next cell, collapsed and tagged."""
     found = _exercises(path)
     assert len(found) >= EXERCISES_MIN.get(path.name[:2], 0), f"{path.name}: too few exercises"
     for text, solution in found:
         assert "What you should see" in text, text[:80]
         assert solution.cell_type == "code" and "solution" in solution.metadata.get("tags", [])
-        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, "the solution must start hidden"
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, "a solution starts hidden"
 
 
 def test_at_least_nine_exercises() -> None:
