@@ -171,7 +171,7 @@ for mode, run in result["modes"].items():
         assert b["verified"] and b["first_s"] > 0 and b["warm_s"] > 0, (mode, b)  # against ground truth
         assert b["freshness_s"] >= 0 and len(b["node_lag_s"]) == plan.ro_nodes, (mode, b)
     assert run["rows_total"] == plan.batches * plan.batch_rows, mode
-assert len(findings) >= 1 + len(result["modes"]) and "0.016" not in "".join(findings)
+assert len(findings) >= 1 + len(result["modes"])
 metrics = labkit.record_metrics("06_first_query_benchmark", {
     "plan": result["plan"],
     **{f"{m}_{k}": r[k] for m, r in result["modes"].items()

@@ -21,8 +21,7 @@ import labkit
 from labkit.lab import Lab
 from labkit.nb import panel, show, views
 
-report = labkit.check_env()  # versions, services, FUSE, memory: says what is missing and how to get it
-print(report)
+env_ok = labkit.check_env(strict=True).ok  # one sentence if something required is missing (table: 00)
 
 # %% tags=["parameters"]
 SIZE: str = ""  # ci, small or full; empty: LABKIT_SIZE, else small
@@ -33,7 +32,7 @@ PURGE: bool = False  # also delete the lab data: MySQL, Redis, objects, mounts
 # %%
 cfg = labkit.config(SIZE)
 out = OUT_DIR or None
-cfg
+print(f"SIZE={cfg.size}, PURGE={PURGE}")
 
 # %%
 lab = Lab()
@@ -54,4 +53,4 @@ show.table([{"kind": k, "left": len(v), "items": "; ".join(v)} for k, v in left.
 # %% tags=["check"]
 assert left == {"processes": [], "mounts": []}, left
 assert not [s for s in lab.status() if s.healthy and s.pid]
-labkit.record_metrics("99_teardown", {"purged": PURGE}, out)
+metrics = labkit.record_metrics("99_teardown", {"purged": PURGE}, out)

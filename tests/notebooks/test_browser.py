@@ -111,11 +111,13 @@ def test_notebook_03_runs_in_jupyterlab_and_its_panel_refreshes(jupyterlab: dict
         _wait(driver, "return window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell') !== null",
               90, "JupyterLab to open the notebook")
         _wait(driver, "const s = window.jupyterapp.shell.currentWidget;"
-                      "return s && s.sessionContext && s.sessionContext.session && s.sessionContext.session.kernel"
-                      " && s.sessionContext.session.kernel.status === 'idle';", 90, "the kernel")
+                      "const k = s && s.sessionContext && s.sessionContext.session"
+                      " && s.sessionContext.session.kernel;"
+                      "return k && k.status === 'idle';", 90, "the kernel")
         driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         # run-all stops at the first error; done when no cell waits ([*]) and the last one has a number
-        _wait(driver, "const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.innerText);"
+        _wait(driver, "const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                      ".map(e => e.innerText);"
                       "return p.length && !p.some(t => t.includes('*')) && /\\d/.test(p[p.length - 1]);",
               300, "every cell of notebook 03 to run")
         errors = driver.execute_script(

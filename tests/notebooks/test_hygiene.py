@@ -121,3 +121,12 @@ def test_table_of_contents_minutes_match_overview() -> None:
     rows = re.findall(r"^\| \[(\d\d) [^|]*\]\([^)]*\) \|.*\| (\d+) min \|$", text, flags=re.M)
     assert {n: int(m) for n, m in rows} == WORKSHOP_MIN
     assert f"Total: about {sum(WORKSHOP_MIN.values())} minutes" in text
+
+
+@pytest.mark.parametrize("path", pairs.sources(), ids=[p.stem for p in pairs.sources()])
+def test_no_fixed_claims_about_measured_results(path: Path) -> None:
+    """Summaries of measurements come from the data; an unsourced figure or a fixed comparison word
+    next to numbers that may say otherwise is not allowed in the notebook's text."""
+    text = path.read_text().lower()
+    for phrase in ("0.016-0.032", "0.016 s", "order of magnitude", "orders of magnitude"):
+        assert phrase not in text, f"{path.name}: {phrase!r}"
