@@ -43,7 +43,7 @@ SIZE: str = ""  # ci, small or full; empty: LABKIT_SIZE, else small
 SEED: int = 0  # seed of the random vectors
 OUT_DIR: str = ""  # figures and metrics; empty: artifacts folder at the repo root
 COLLECTION: str = "lab_routed"  # the collection this notebook creates afresh
-FAULT_SECONDS: float = 1.5  # how long the fault demo searches with a read node down
+FAULT_SECONDS: float = 1.0  # how long the fault demo searches with a read node down
 
 # %%
 cfg = labkit.config(SIZE)
