@@ -126,7 +126,7 @@ print(f"collections: {len(collections)} (0 on a fresh lab); TableFiles rows: {fi
 #
 # The solution is the next cell, collapsed: click the dotted bar to open it.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 1.1
 with conn.cursor() as cur:
     cur.execute("DESCRIBE TableFiles")
@@ -143,7 +143,7 @@ assert {"table_id", "segment_id", "file_id", "file_type"} <= set(columns)
 # a masked password hash), and error **1044 Access denied** for `CREATE DATABASE`: the nodes can
 # change Milvus' tables and nothing else on the server.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 1.2
 with conn.cursor() as cur:
     cur.execute("SHOW GRANTS")

@@ -194,7 +194,7 @@ fig = labkit.savefig(fig, "02_cross_mount", out)
 #
 # The solution is the next cell, collapsed: click the dotted bar to open it.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 2.1
 r = redis.Redis.from_url(lab.redis_url())
 print(sorted(k.decode() for k in r.keys())[:12], "...")
@@ -212,7 +212,7 @@ r.close()
 # number again after the unmount: every mount is its own client with its own session id. Without
 # FUSE there are no clients to count; the solution says so.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 2.2
 before = len(volume.juicefs_status().get("Sessions") or [])
 lab.mount("visitor")

@@ -266,7 +266,7 @@ panel.cluster_panel(lab)
 #
 # The solution is the next cell, collapsed: click the dotted bar to open it.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 3.1
 refused, _ = ro_client.insert(COLLECTION, records=data[:1].tolist(), ids=[10**9])
 print("ro1 answered:", refused)
@@ -281,7 +281,7 @@ assert not refused.OK() and rw_client.count_entities(COLLECTION)[1] == rows
 # **What you should see:** the same names and the same hashes on both mounts: two JuiceFS clients
 # reading one file system. (Without FUSE both paths are the same shared directory.)
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 3.2
 segment = table_files[0]["segment_id"]
 seen = {}

@@ -179,11 +179,13 @@ os.kill(ro1["pid"], signal.SIGKILL)  # kill -9 <pid of ro1>
 loop.phase("ro1 killed", settle_s=0.2)
 during = walkthrough.wait_for(file_map, lambda m: "ro1" not in m.values())
 loop.phase("ro1 down, its files on ro2", settle_s=FAULT_SECONDS)
-ro1 = cluster.start_node(lab, "ro1", role="ro")  # restart: same port, same mount
-back = walkthrough.wait_for(file_map, lambda m: m == after)
+killed_at = f"{ro1['host']}:{ro1['port']}"
+ro1 = cluster.start_node(lab, "ro1", role="ro")  # restart: the same port when free, the same mount
+back = walkthrough.wait_for(file_map, lambda m: "ro1" in m.values())
 loop.phase("ro1 restarted", settle_s=0.5)
 searches = loop.stop()
 fault_rows = faults.phase_summary(searches)
+print(f"ro1 was killed at {killed_at} and restarted at {ro1['host']}:{ro1['port']}")
 show.table(fault_rows, title="searches through the router, by phase")
 
 # %%
@@ -215,7 +217,7 @@ panel.cluster_panel(lab, file_map=file_map)
 #
 # The solution is the next cell, collapsed: click the dotted bar to open it.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 4.1
 port = free_port()
 nodes = {**views.read_nodes(lab), f"127.0.0.1:{port}": "ro3"}  # host:port -> node name
@@ -239,7 +241,7 @@ assert predicted == seen and all(seen[f] in (back[f], "ro3") for f in back)
 # insert and the flush to `WOSERVER` (the rw node), and ro1 sees the new segment through MySQL and
 # its JuiceFS mount.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 4.2
 count_before = client.count_entities(COLLECTION)[1]
 extra = walkthrough.vectors(10, cfg.dim, SEED + 6)
@@ -267,7 +269,8 @@ assert set(before.values()) == {"ro1"} and set(before) == set(after)
 assert moved and all(new == "ro2" for _, new in moved.values())
 down = [r for r in searches if r["phase"] in {"ro1 killed", "ro1 down, its files on ro2"}]
 assert down and all(r["ok"] and r["recall"] == 1.0 for r in searches), fault_rows
-assert set(during.values()) == {"ro2"} and back == after
+assert set(during.values()) == {"ro2"} and "ro1" in back.values()
+assert back == after or killed_at != f"{ro1['host']}:{ro1['port']}"  # same address: the same files
 metrics = labkit.record_metrics("04_mishards", {
     "router_port": router["port"], "files": len(after), "moved": len(moved), "recall_before": recall_before,
     "recall_after": recall_after, "searches_during_fault": len(down),

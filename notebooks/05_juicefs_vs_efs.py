@@ -136,7 +136,7 @@ print("\n\n".join(f"- {line}" for line in findings))
 #
 # The solution is the next cell, collapsed: click the dotted bar to open it.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 5.1
 from labkit.bench.published import MD_OPS
 

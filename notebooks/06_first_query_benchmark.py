@@ -153,7 +153,7 @@ print("\n\n".join(f"- {line}" for line in findings))
 #
 # The solution is the next cell, collapsed: click the dotted bar to open it.
 
-# %% tags=["solution"] jupyter={"source_hidden": true, "outputs_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 6.1
 sums = {m: r["first_s"]["mean"] + r["freshness_s"]["mean"] for m, r in result["modes"].items()}
 print({m: round(v, 4) for m, v in sums.items()})
