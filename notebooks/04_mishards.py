@@ -78,6 +78,7 @@ print(f"router on {router['host']}:{router['port']}",
 
 # %%
 tutorial_env = """\
+FROM_EXAMPLE: 'true'
 SQLALCHEMY_DATABASE_URI: mysql+pymysql://root:milvusroot@192.168.1.85:3306/milvus?charset=utf8mb4
 DEBUG: 'true'
 SERVER_PORT: 19531
