@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from labkit.lab import cluster
@@ -69,7 +70,11 @@ def jupyterlab() -> Iterator[dict]:
         yield {"url": lab_url(port, token, f"lab/tree/{NOTEBOOK}"), "lab": lab, "tmp": tmp}
     finally:
         if server is not None:
-            stop(server.pid)  # the kernel is its child, in the same session
+            kernels = psutil.Process(server.pid).children(recursive=True)
+            stop(server.pid)  # Jupyter asks its kernels to shut down on SIGTERM
+            psutil.wait_procs(kernels, timeout=10)
+            for kernel in kernels:  # a kernel still shutting down after that is stopped by its PID
+                stop(kernel.pid)
         lab.down(purge=True)
         assert leftovers(home) == {"processes": [], "mounts": []}
         shutil.rmtree(tmp, ignore_errors=True)
