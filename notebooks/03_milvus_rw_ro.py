@@ -216,7 +216,8 @@ params = lab.mysql_params()
 conn = pymysql.connect(host=params["host"], port=params["port"], user=params["user"],
                        password=params["password"], database=params["database"], autocommit=True)
 with conn.cursor(pymysql.cursors.DictCursor) as cur:
-    cur.execute("SELECT id, segment_id, file_id, file_type, row_count, file_size FROM TableFiles "
+    cur.execute("SELECT id, segment_id, file_id, file_type, row_count, file_size AS `file_size (bytes)` "
+                "FROM TableFiles "
                 "WHERE table_id = %s AND file_type <> 4 ORDER BY id", (COLLECTION,))
     table_files = cur.fetchall()
 show.table(table_files, title="SELECT ... FROM TableFiles WHERE table_id = COLLECTION AND file_type <> 4")
@@ -228,7 +229,8 @@ show.table(table_files, title="SELECT ... FROM TableFiles WHERE table_id = COLLE
 segments = {r["segment_id"] for r in table_files}
 files = [f for f in views.segment_files(ro["storage_path"], COLLECTION)
          if f["path"].split("/")[3] in segments]
-show.table(files, ["path", "bytes"], title=f"under {ro['storage_path']}")
+show.table([{"path": f["path"], "size (bytes)": f["bytes"]} for f in files],
+           title=f"under {ro['storage_path']}")
 
 # %% [markdown]
 # ## Search on the ro node
@@ -314,6 +316,6 @@ for name, text in configs.items():
     assert "timezone: UTC+8" in text and "meta_uri: mysql://" in text and "****" in text
     assert f"path: {lab.mount(name)}/milvus" in text
 assert {a for a, _ in show.changed_lines(configs["rw"], configs["ro1"])} >= {"role: rw"}
-metrics = labkit.record_metrics("03_milvus_rw_ro", {"fuse": lab.fuse, "rows": rows, "segments": len(searchable),
-                                                    "segment_files": len(files), "ro_recall": ro_recall},
-                                out)
+metrics = labkit.record_metrics("03_milvus_rw_ro", {
+    "fuse": lab.fuse, "rows": rows, "segments": len(searchable), "segment_files": len(files),
+    "ro_recall": ro_recall}, out)
