@@ -69,15 +69,27 @@ def jupyterlab() -> Iterator[dict]:
                 time.sleep(0.5)
         yield {"url": lab_url(port, token, f"lab/tree/{NOTEBOOK}"), "lab": lab, "tmp": tmp}
     finally:
-        if server is not None:
-            kernels = psutil.Process(server.pid).children(recursive=True)
-            stop(server.pid)  # Jupyter asks its kernels to shut down on SIGTERM
-            psutil.wait_procs(kernels, timeout=10)
-            for kernel in kernels:  # a kernel still shutting down after that is stopped by its PID
-                stop(kernel.pid)
-        lab.down(purge=True)
-        assert leftovers(home) == {"processes": [], "mounts": []}
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            if server is not None:
+                _stop_jupyterlab(server.pid)
+        finally:  # the lab goes down whatever happened above, then nothing of it may remain
+            lab.down(purge=True)
+            left = leftovers(home)
+            if not left["mounts"]:
+                shutil.rmtree(tmp, ignore_errors=True)
+            assert left == {"processes": [], "mounts": []}, left
+
+
+def _stop_jupyterlab(pid: int) -> None:
+    """SIGTERM the server (it asks its kernels to shut down); a kernel left after 10 s is stopped by PID."""
+    try:
+        kernels = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        kernels = []
+    stop(pid)
+    psutil.wait_procs(kernels, timeout=10)
+    for kernel in kernels:
+        stop(kernel.pid)
 
 
 def _browser(tmp: Path):
