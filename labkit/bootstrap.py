@@ -31,6 +31,8 @@ APT_PACKAGES = {
     "procps": "/usr/bin/pgrep",
     "prometheus-pushgateway": "/usr/bin/prometheus-pushgateway",
     "g++": "/usr/bin/g++",  # the annoy package builds its extension from source
+    "chromium": "/usr/bin/chromium",  # the browser test of JupyterLab
+    "chromium-driver": "/usr/bin/chromedriver",
 }
 PYMILVUS = "pymilvus==1.1.2"
 
