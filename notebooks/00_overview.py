@@ -22,16 +22,27 @@
 #
 # ## Contents
 #
-# | notebook | the article's step | you learn | workshop time |
-# |---|---|---|---|
-# | [00 Overview](00_overview.ipynb) | the architecture | what runs where; is this machine ready | 10 min |
-# | [01 MySQL](01_mysql_metadata.ipynb) | Step 1: start MySQL | `meta_uri`, Milvus' metadata tables, SQL on them | 10 min |
-# | [02 JuiceFS](02_juicefs_format_and_mount.ipynb) | Step 2: `juicefs format`, `juicefs mount` | every flag, `juicefs status`/`info`, one mount per node | 15 min |
-# | [03 Milvus rw/ro](03_milvus_rw_ro.ipynb) | Step 3: start Milvus | `server_config.yaml`, the `docker run` line, pymilvus calls | 20 min |
-# | [04 Mishards](04_mishards.ipynb) | Step 4: start Mishards | the router's settings, routed search, a read node failing | 20 min |
-# | [05 JuiceFS vs EFS](05_juicefs_vs_efs.ipynb) | the storage benchmarks | fio and mdtest, measured beside the published figures | 15 min |
-# | [06 First query](06_first_query_benchmark.ipynb) | the 0.032 s first-query result | lazy load vs preload, freshness lag | 15 min |
-# | [99 Teardown](99_teardown.ipynb) | | stop everything, leave no trace | 5 min |
+# | notebook | the article's step | workshop time |
+# |---|---|---|
+# | [00 Overview](00_overview.ipynb) | the architecture | 10 min |
+# | [01 MySQL](01_mysql_metadata.ipynb) | Step 1: start MySQL | 10 min |
+# | [02 JuiceFS](02_juicefs_format_and_mount.ipynb) | Step 2: `juicefs format`, `juicefs mount` | 15 min |
+# | [03 Milvus rw/ro](03_milvus_rw_ro.ipynb) | Step 3: start Milvus | 20 min |
+# | [04 Mishards](04_mishards.ipynb) | Step 4: start Mishards | 20 min |
+# | [05 JuiceFS vs EFS](05_juicefs_vs_efs.ipynb) | the storage benchmarks | 15 min |
+# | [06 First query](06_first_query_benchmark.ipynb) | the 0.032 s first-query result | 15 min |
+# | [99 Teardown](99_teardown.ipynb) | | 5 min |
+#
+# What you learn in each:
+#
+# - **00:** what runs where; is this machine ready
+# - **01:** `meta_uri`, Milvus' metadata tables, SQL on them
+# - **02:** every flag, `juicefs status`/`info`, one mount per node
+# - **03:** `server_config.yaml`, the `docker run` line, pymilvus calls
+# - **04:** the router's settings, routed search, a read node failing
+# - **05:** fio and mdtest, measured beside the published figures
+# - **06:** lazy load vs preload, freshness lag
+# - **99:** stop everything, leave no trace
 #
 # **Total: about 110 minutes** with the exercises (the minutes are `labkit.nb.overview.WORKSHOP_MIN`;
 # the table at the end of this notebook adds the measured run times).
@@ -104,16 +115,28 @@ times
 # %% [markdown]
 # ## Troubleshooting
 #
-# | symptom | cause | what to do |
-# |---|---|---|
-# | `Port 3306 for mysql is already in use` | an explicit port (`labkit up --mysql-port`) is taken | leave the port out: the lab picks a free one and every notebook finds it in `state.json` |
-# | the router is not on 19530 | another program holds 19530 | nothing: notebook 04 prints the port it took; clients read it from the router's record |
-# | "FUSE is not available here" | no `/dev/fuse`, or not root (Binder, most containers) | the nodes share one local directory; everything else runs. For real mounts: `apt-get install fuse3` on a machine with `/dev/fuse`, as root |
-# | `Transport endpoint is not connected`, a mount marked STALE | its JuiceFS client died (killed, or the machine slept) | `labkit up` (or re-run notebook 02): it unmounts the dead mount and mounts again |
-# | "uses the docker backend" / "keeps its JuiceFS data in s3" | the lab was started with other settings | `labkit down --purge` deletes the lab's data (MySQL, Redis, objects, mounts) and starts clean; plain `labkit down` keeps it |
-# | JuiceFS cannot reach Redis: `DENIED Redis is running in protected mode` | a Redis without a password listening beyond localhost (the bootcamp tutorial's FAQ) | the lab's Redis listens on 127.0.0.1 with a generated password, so it never happens here; on real hosts set `requirepass` rather than `protected-mode no` |
-# | `Running as root is not recommended. Use --allow-root to bypass.` | plain `jupyter lab` as root | `make lab` adds `--allow-root` when it runs as root and prints the URL with its token |
-# | a cell fails with a `LabError` | the lab says what is wrong in one sentence | do what it says; `labkit doctor` and `labkit status` show the machine and the services |
+# Each symptom, its cause, and what to do:
+#
+# - **`Port 3306 for mysql is already in use`**: an explicit port (`labkit up --mysql-port`) is taken.
+#   Leave the port out: the lab picks a free one and every notebook finds it in `state.json`.
+# - **The router is not on 19530**: another program holds 19530. Nothing to do: notebook 04 prints the
+#   port it took; clients read it from the router's record.
+# - **"FUSE is not available here"**: no `/dev/fuse`, or not root (Binder, most containers). The nodes
+#   share one local directory; everything else runs. For real mounts: `apt-get install fuse3` on a
+#   machine with `/dev/fuse`, as root.
+# - **`Transport endpoint is not connected`, a mount marked STALE**: its JuiceFS client died (killed, or
+#   the machine slept). `labkit up` (or re-run notebook 02): it unmounts the dead mount and mounts again.
+# - **"uses the docker backend" / "keeps its JuiceFS data in s3"**: the lab was started with other
+#   settings. `labkit down --purge` deletes the lab's data (MySQL, Redis, objects, mounts) and starts
+#   clean; plain `labkit down` keeps it.
+# - **JuiceFS cannot reach Redis: `DENIED Redis is running in protected mode`**: a Redis without a
+#   password listening beyond localhost (the bootcamp tutorial's FAQ). The lab's Redis listens on
+#   127.0.0.1 with a generated password, so it never happens here; on real hosts set `requirepass`
+#   rather than `protected-mode no`.
+# - **`Running as root is not recommended. Use --allow-root to bypass.`**: plain `jupyter lab` as root.
+#   `make lab` adds `--allow-root` when it runs as root and prints the URL with its token.
+# - **A cell fails with a `LabError`**: the lab says what is wrong in one sentence. Do what it says;
+#   `labkit doctor` and `labkit status` show the machine and the services.
 #
 # ## Resources
 #

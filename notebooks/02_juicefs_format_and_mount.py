@@ -68,7 +68,8 @@ show.table(panel.service_rows(s for s in lab.status() if s.kind in {"redis", "ob
 # > Once Redis and the object storage are set up, format a new file system and mount JuiceFS on a
 # > local directory:
 # > ```
-# > 1 $  export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=https;AccountName=XXX;AccountKey=XXX;EndpointSuffix=core.windows.net"
+# > 1 $  export AZURE_STORAGE_CONNECTION_STRING=\
+# >        "DefaultEndpointsProtocol=https;AccountName=XXX;AccountKey=XXX;EndpointSuffix=core.windows.net"
 # > 2 $ ./juicefs format \
 # > 3     --storage wasb \
 # > 4     --bucket https://<container> \

@@ -96,8 +96,12 @@ show.side_by_side("bootcamp tutorial (cluster_mishards.yml, environment)", tutor
 # | `WOSERVER` | the rw node, `tcp://<ip>:19530` | the rw node on 127.0.0.1 |
 # | `SQLALCHEMY_DATABASE_URI` | the MySQL of Step 1 (root) | the same MariaDB as the nodes (user `milvus`) |
 # | `SERVER_PORT` | 19531 | 19530 when free: the router takes Milvus' default port |
-# | `DISCOVERY_*` | `static`: a fixed list of hosts, all on port 19530 | `labkit`: the running ro nodes from the lab's state, re-read every second (static hosts work too: `cluster.start_router(lab, hosts=[...])`) |
-# | `MAX_RETRY`, `SEARCH_TIMEOUT`, `SUSPEND_SECONDS` | defaults | a failed read node's files are sent to the others, up to `MAX_RETRY` rounds; the node is skipped for `SUSPEND_SECONDS` |
+# | `DISCOVERY_*` | `static`: a fixed host list, all on port 19530 | `labkit`: the lab's running ro nodes |
+# | `MAX_RETRY`, `SEARCH_TIMEOUT`, `SUSPEND_SECONDS` | defaults | failover, described below |
+#
+# `labkit` discovery reads the running ro nodes from the lab's state and re-reads them every second
+# (static hosts work too: `cluster.start_router(lab, hosts=[...])`). A failed read node's files are sent
+# to the others, up to `MAX_RETRY` rounds; the node is skipped for `SUSPEND_SECONDS`.
 #
 # How the router was started (the tutorial: `docker-compose -f cluster_mishards.yml up`):
 

@@ -111,8 +111,10 @@ def first_query_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for mode, r in result["modes"].items():
         rows.append({"mode": mode, "first query p50 (s)": r["first_s"]["p50"],
-                     "first query mean (s)": r["first_s"]["mean"], "freshness lag p50 (s)": r["freshness_s"]["p50"],
-                     "freshness lag mean (s)": r["freshness_s"]["mean"], "warm query p50 (s)": r["warm_s"]["p50"]})
+                     "first query mean (s)": r["first_s"]["mean"],
+                     "freshness lag p50 (s)": r["freshness_s"]["p50"],
+                     "freshness lag mean (s)": r["freshness_s"]["mean"],
+                     "warm query p50 (s)": r["warm_s"]["p50"]})
     return rows
 
 

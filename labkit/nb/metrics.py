@@ -29,8 +29,8 @@ def node_metrics(lab: Any = None, families: tuple[str, ...] = FAMILIES) -> list[
 
     gateway = get_service("pushgateway", "local", state=getattr(lab, "state", None))
     if not gateway.record.get("port"):
-        raise LabError("No Pushgateway is recorded for this lab; start one with cluster.start_pushgateway(lab) "
-                       "and start nodes with metrics=True.")
+        raise LabError("No Pushgateway is recorded for this lab; start one with "
+                       "cluster.start_pushgateway(lab) and start nodes with metrics=True.")
     samples = parse_metrics(gateway.scrape())
     rows = []
     for name in families:
@@ -38,7 +38,8 @@ def node_metrics(lab: Any = None, families: tuple[str, ...] = FAMILIES) -> list[
             if labels.get("job") != "milvus_metrics":
                 continue
             extra = {k: v for k, v in labels.items() if k not in {"job", "instance"}}
-            rows.append({"instance": labels.get("instance", "?"), "metric": name, "labels": extra, "value": value})
+            rows.append({"instance": labels.get("instance", "?"), "metric": name, "labels": extra,
+                         "value": value})
     return sorted(rows, key=lambda r: (r["instance"], r["metric"], sorted(r["labels"].items())))
 
 

@@ -35,7 +35,8 @@ def table_files(params: Mapping[str, Any], collection: str) -> list[dict[str, An
     """TableFiles rows of ``collection`` (and its partitions), with file_type spelled out."""
     rows = mysql_query(params, "SELECT f.id, f.table_id, f.segment_id, f.file_id, f.file_type, f.row_count, "
                                "f.file_size FROM TableFiles f JOIN Tables t ON f.table_id = t.table_id "
-                               "WHERE t.table_id = %s OR t.owner_table = %s ORDER BY f.id", (collection, collection))
+                               "WHERE t.table_id = %s OR t.owner_table = %s ORDER BY f.id",
+                               (collection, collection))
     for r in rows:
         r["file_type"] = f"{r['file_type']} {FILE_TYPES.get(int(r['file_type']), '?')}"
     return rows
@@ -188,5 +189,6 @@ def router_topology(client: Any) -> list[dict[str, Any]]:
     rows = [{"address": topo.get("woserver", ""), "serves": "writes (WOSERVER) and anything but Search"}]
     live = set(topo.get("live_nodes", []))
     for addr in topo.get("read_nodes", []):
-        rows.append({"address": addr, "serves": "searches of its share of files" if addr in live else "suspended"})
+        rows.append({"address": addr,
+                     "serves": "searches of its share of files" if addr in live else "suspended"})
     return rows

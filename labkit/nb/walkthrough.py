@@ -66,7 +66,8 @@ def drop_if_exists(client: Any, name: str) -> bool:
     return bool(exists)
 
 
-def fresh_collection(client: Any, name: str, dim: int, index_file_size: int = 1024, metric: str = "L2") -> None:
+def fresh_collection(client: Any, name: str, dim: int, index_file_size: int = 1024,
+                     metric: str = "L2") -> None:
     """Drop ``name`` if it exists, then create it: each notebook run starts from the same state."""
     from milvus import MetricType
 
@@ -120,7 +121,8 @@ def cross_mount_roundtrip(writer_dir: str | os.PathLike[str], reader_dir: str | 
     read_s = time.perf_counter() - t1
     return {
         "bytes": len(payload), "write_close_s": round(write_s, 4), "open_read_s": round(read_s, 4),
-        "write_MiB_s": round(size_mb / max(write_s, 1e-9), 1), "read_MiB_s": round(size_mb / max(read_s, 1e-9), 1),
+        "write_MiB_s": round(size_mb / max(write_s, 1e-9), 1),
+        "read_MiB_s": round(size_mb / max(read_s, 1e-9), 1),
         "same_content": hashlib.sha256(seen).digest() == hashlib.sha256(payload).digest(),
         "writer_path": str(src), "reader_path": str(dst),
     }

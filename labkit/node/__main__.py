@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         from labkit.node.metrics import NodeMetrics, Pusher, sampler_for
 
         servicer.metrics = NodeMetrics()
-        pusher = Pusher(servicer.metrics, str(config.get("metric", "address")), int(config.get("metric", "port")),
-                        config.port, sample=sampler_for(store)).start()
+        pusher = Pusher(servicer.metrics, str(config.get("metric", "address")),
+                        int(config.get("metric", "port")), config.port, sample=sampler_for(store)).start()
     try:
         server = build_server(servicer, config.address, config.port, args.workers)
     except (OSError, RuntimeError) as exc:
@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     server.start()
-    log.info("Milvus 1.1 lab node (%s) listening on %s:%s%s, storage %s, meta %s", config.role, config.address,
-             config.port, f" (HTTP {config.http_port})" if http else "", settings.storage_path,
-             settings.meta_uri.split("@")[-1])
+    log.info("Milvus 1.1 lab node (%s) listening on %s:%s%s, storage %s, meta %s",
+             config.role, config.address, config.port, f" (HTTP {config.http_port})" if http else "",
+             settings.storage_path, settings.meta_uri.split("@")[-1])
     done.wait()
     log.info("stopping")
     server.stop(grace=2).wait()

@@ -114,7 +114,8 @@ def _port(label: str, key: str) -> Callable[[str, dict], None]:
         if not is_number(v):
             raise _bad(f"Invalid {label}: {v}. Possible reason: {key} is not a number.")
         if not PORT_MIN < int(v) < PORT_MAX:
-            raise _bad(f"Invalid {label}: {v}. Possible reason: {key} is not in range ({PORT_MIN}, {PORT_MAX}).")
+            raise _bad(f"Invalid {label}: {v}. Possible reason: {key} is not in range "
+                       f"({PORT_MIN}, {PORT_MAX}).")
     return rule
 
 
@@ -179,7 +180,8 @@ def _meta_uri(v: str, _: dict) -> None:
 def _cache_size(v: str, values: dict) -> None:
     size = parse_bytes(v)
     if size <= 0:
-        raise _bad(f"Invalid cpu cache capacity: {v}. Possible reason: cache.cache_size is not a positive integer.")
+        raise _bad(f"Invalid cpu cache capacity: {v}. Possible reason: cache.cache_size is not a "
+                   "positive integer.")
     total = total_memory()
     if size >= total:
         raise _bad(f"Invalid cpu cache size: {v}. Possible reason: cache.cache_size exceeds system memory.")
@@ -227,8 +229,8 @@ def _omp(v: str, _: dict) -> None:
         raise _bad(f"Invalid omp thread num: {v}. Possible reason: engine_config.omp_thread_num is not a "
                    "positive integer.")
     if int(v) > (os.cpu_count() or 8):
-        raise _bad(f"Invalid omp thread num: {v}. Possible reason: engine_config.omp_thread_num exceeds system "
-                   "cpu cores.")
+        raise _bad(f"Invalid omp thread num: {v}. Possible reason: engine_config.omp_thread_num "
+                   "exceeds system cpu cores.")
 
 
 def _simd(v: str, _: dict) -> None:
@@ -256,8 +258,8 @@ def _log_size(v: str, _: dict) -> None:
     try:
         size = parse_bytes(v)
     except MilvusError:
-        raise _bad(f"Invalid max_log_file_size: {v}. Possible reason: logs.max_log_file_size is not a positive "
-                   "integer.") from None
+        raise _bad(f"Invalid max_log_file_size: {v}. Possible reason: logs.max_log_file_size is not "
+                   "a positive integer.") from None
     if not lo <= size <= hi:
         raise _bad(f"Invalid max_log_file_size: {v}. Possible reason: logs.max_log_file_size is not in range "
                    f"[{lo}, {hi}].")
@@ -284,8 +286,8 @@ RULES: dict[tuple[str, str], Callable[[str, dict], None]] = {
     ("network", "http.port"): _port("web server port", "network.http.port"),
     ("storage", "path"): _path("storage.path", "storage.path is empty."),
     ("storage", "auto_flush_interval"): _number(
-        "Invalid storage configuration auto_flush_interval: {v}. Possible reason: storage.auto_flush_interval "
-        "is not a natural number."),
+        "Invalid storage configuration auto_flush_interval: {v}. Possible reason: "
+        "storage.auto_flush_interval is not a natural number."),
     ("storage", "file_cleanup_timeout"): _range(
         "Invalid file_cleanup_timeout: {v}. Possible reason: storage.file_cleanup_timeout is not a positive "
         "integer.",
@@ -297,18 +299,20 @@ RULES: dict[tuple[str, str], Callable[[str, dict], None]] = {
     ("cache", "cache_size"): _cache_size,
     ("cache", "cpu_cache_threshold"): _threshold,
     ("cache", "insert_buffer_size"): _insert_buffer,
-    ("cache", "cache_insert_data"): _bool("cache_config.cache_insert_data", "Invalid cache insert data option"),
+    ("cache", "cache_insert_data"): _bool("cache_config.cache_insert_data",
+                                          "Invalid cache insert data option"),
     ("cache", "preload_collection"): _preload,
     ("engine_config", "use_blas_threshold"): _number(
-        "Invalid use blas threshold: {v}. Possible reason: engine_config.use_blas_threshold is not a positive "
-        "integer."),
+        "Invalid use blas threshold: {v}. Possible reason: engine_config.use_blas_threshold is not "
+        "a positive integer."),
     ("engine_config", "omp_thread_num"): _omp,
     ("engine_config", "simd_type"): _simd,
     ("engine_config", "search_combine_nq"): _number(
-        "Invalid omp thread num: {v}. Possible reason: engine_config.omp_thread_num is not a positive integer."),
+        "Invalid omp thread num: {v}. Possible reason: engine_config.omp_thread_num is not a "
+        "positive integer."),
     ("engine_config", "max_partition_num"): _number(
-        "Invalid max partition number: {v}. Possible reason: engine_config.max_partition_num is not a positive "
-        "integer."),
+        "Invalid max partition number: {v}. Possible reason: engine_config.max_partition_num is "
+        "not a positive integer."),
     ("gpu", "enable"): _gpu_enable,
     ("wal", "enable"): _bool("wal.enable", "Invalid wal config"),
     ("wal", "recovery_error_ignore"): _bool("wal.recovery_error_ignore", "Invalid wal config"),

@@ -78,7 +78,8 @@ def _int_query(request: web.Request, key: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     if not raw.isdigit():
-        raise WebError(ILLEGAL_QUERY_PARAM, f"Query param '{key}' is illegal, only non-negative integer supported")
+        raise WebError(ILLEGAL_QUERY_PARAM,
+                       f"Query param '{key}' is illegal, only non-negative integer supported")
     return int(raw)
 
 
@@ -87,7 +88,8 @@ def _ids(values: Any, field: str = "ids") -> list[int]:
         raise WebError(ILLEGAL_BODY, f"Field \"{field}\" must be a array")
     out = []
     for v in values:
-        if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, str) and v.lstrip("-").isdigit())):
+        if isinstance(v, bool) or not (isinstance(v, int)
+                                       or (isinstance(v, str) and v.lstrip("-").isdigit())):
             raise WebError(ILLEGAL_BODY, f"Members in \"{field}\" must be integer string")
         out.append(int(v))
     return out
@@ -303,7 +305,8 @@ class RestApi:
     async def get_index(self, request: web.Request) -> web.Response:
         index = await self.rpc("DescribeIndex", pb.CollectionName(collection_name=request.match_info["name"]))
         params = next((kv.value for kv in index.extra_params if kv.key == "params"), "{}")
-        return _ok({"index_type": INDEX_NAMES.get(index.index_type, "FLAT"), "params": json.loads(params or "{}")})
+        return _ok({"index_type": INDEX_NAMES.get(index.index_type, "FLAT"),
+                    "params": json.loads(params or "{}")})
 
     async def create_index(self, request: web.Request) -> web.Response:
         body = await _json(request)
@@ -426,8 +429,9 @@ class RestApi:
             task = body["delete"] or {}
             if "ids" not in task:
                 raise WebError(BODY_FIELD_LOSS, "Field \"delete\" must contains \"ids\"")
-            await self.rpc("DeleteByID", pb.DeleteByIDParam(collection_name=name, id_array=_ids(task["ids"]),
-                                                            partition_tag=str(task.get("partition_tag") or "")))
+            await self.rpc("DeleteByID", pb.DeleteByIDParam(
+                collection_name=name, id_array=_ids(task["ids"]),
+                partition_tag=str(task.get("partition_tag") or "")))
             return _ok()
         if "search" in body:
             return await self._search(name, body["search"] or {})
@@ -462,13 +466,17 @@ class RestApi:
         if rows == 0:
             return _ok({"num": 0, "result": []})
         step = len(reply.ids) // rows
-        result = [[{"id": str(reply.ids[r * step + j]), "distance": repr(float(reply.distances[r * step + j]))}
+        result = [[{"id": str(reply.ids[r * step + j]),
+                    "distance": repr(float(reply.distances[r * step + j]))}
                    for j in range(step)] for r in range(rows)]
         return _ok({"num": rows, "result": result})
 
 
 class HttpServer:
-    """Serve ``RestApi`` on ``address:port`` from a daemon thread; ``start`` raises OSError if it cannot bind."""
+    """Serve ``RestApi`` on ``address:port`` from a daemon thread.
+
+    ``start`` raises OSError if it cannot bind.
+    """
 
     def __init__(self, servicer: Any, address: str, port: int) -> None:
         self.api = RestApi(servicer)

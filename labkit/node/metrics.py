@@ -36,7 +36,8 @@ class NodeMetrics:
             "add_vector_duration_microseconds", "average time of adding every vector", registry=r,
             buckets=(0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.08, 0.1, 0.5, 1))
         self.add_vectors = Gauge("add_vectors", "current added vectors", ["outcome"], registry=r)
-        self.search_request = Counter("search_request", "the number of search request", ["outcome"], registry=r)
+        self.search_request = Counter("search_request", "the number of search request", ["outcome"],
+                                      registry=r)
         self.search_duration = Histogram("search_request_duration_microsecond",
                                          "histogram of processing time for each search", registry=r,
                                          buckets=(0.1, 1.0, 10.0))
@@ -76,7 +77,8 @@ class Pusher:
     """Refresh the process gauges and push the registry every ``interval`` seconds until stopped."""
 
     def __init__(self, metrics: NodeMetrics, address: str, port: int, server_port: int,
-                 sample: Callable[[NodeMetrics], None] | None = None, interval: float = PUSH_INTERVAL) -> None:
+                 sample: Callable[[NodeMetrics], None] | None = None,
+                 interval: float = PUSH_INTERVAL) -> None:
         self.metrics = metrics
         self.gateway = f"{address}:{port}"
         self.grouping = {"instance": f"{socket.gethostname()}:{server_port}"}

@@ -128,7 +128,8 @@ def parse_sqlalchemy_uri(uri: str) -> dict:
         path = unquote(parsed.path)
         if not path or path == "/":
             raise LabError("SQLALCHEMY_DATABASE_URI sqlite:// needs a file, e.g. "
-                           "sqlite:////var/lib/milvus/db/meta.sqlite (the node's <storage.path>/db/meta.sqlite).")
+                           "sqlite:////var/lib/milvus/db/meta.sqlite "
+                           "(the node's <storage.path>/db/meta.sqlite).")
         # SQLAlchemy's form: sqlite:////abs/path (four slashes), sqlite:///relative/path (three)
         return {"sqlite": str(Path(path[1:]).resolve())}
     if parsed.scheme.split("+", 1)[0] != "mysql":
@@ -196,14 +197,16 @@ def _logging_settings(merged: Mapping[str, str], cfg: RouterConfig) -> None:
     debug = _bool(merged, "DEBUG", False)
     cfg.log_level = merged.get("LOG_LEVEL", "DEBUG" if debug else "INFO").strip().upper()
     if not isinstance(logging.getLevelName(cfg.log_level), int):
-        raise LabError(f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not {cfg.log_level!r}.")
+        raise LabError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, "
+                       f"not {cfg.log_level!r}.")
     cfg.log_path = merged.get("LOG_PATH", "").strip()
     cfg.log_name = merged.get("LOG_NAME", "logfile").strip() or "logfile"
     cfg.timezone = merged.get("TIMEZONE", "UTC").strip() or "UTC"
     try:
         ZoneInfo(cfg.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise LabError(f"TIMEZONE {cfg.timezone!r} is not a time zone name (e.g. UTC, Asia/Shanghai).") from None
+        raise LabError(f"TIMEZONE {cfg.timezone!r} is not a time zone name "
+                       "(e.g. UTC, Asia/Shanghai).") from None
     cfg.sql_echo = _bool(merged, "SQL_ECHO", False)
 
 

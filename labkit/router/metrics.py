@@ -37,7 +37,8 @@ class RouterPusher:
                 gauge = self._gauges[metric] = Gauge(metric, f"router counter {name}", registry=self.registry)
             gauge.set(value)
         try:
-            push_to_gateway(self.gateway, job=JOB, registry=self.registry, grouping_key=self.grouping, timeout=2)
+            push_to_gateway(self.gateway, job=JOB, registry=self.registry, grouping_key=self.grouping,
+                            timeout=2)
             self.pushes += 1
         except OSError as exc:
             log.warning("pushing router counters to %s failed: %s", self.gateway, exc)

@@ -114,7 +114,8 @@ def test_collection_lifecycle(rw_client, coll):
     st, ok = rw_client.has_collection("missing_coll")
     assert st.OK() and not ok
     st, info = rw_client.get_collection_info(coll)
-    assert st.OK() and info.dimension == DIM and info.index_file_size == 1 and info.metric_type == MetricType.L2
+    assert st.OK() and info.dimension == DIM and info.index_file_size == 1
+    assert info.metric_type == MetricType.L2
     st, names = rw_client.list_collections()
     assert coll in names
     st = rw_client.create_collection({"collection_name": coll, "dimension": DIM})

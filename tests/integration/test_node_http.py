@@ -79,7 +79,8 @@ def test_pymilvus_http_handler_end_to_end(http_node) -> None:
     import sqlite3
 
     with sqlite3.connect(node.root / "milvus" / "db" / "meta.sqlite") as db:
-        files = [r[0] for r in db.execute("SELECT id FROM TableFiles WHERE table_id = 'h' AND file_type IN (1,2,3)")]
+        files = [r[0] for r in db.execute("SELECT id FROM TableFiles "
+                                          "WHERE table_id = 'h' AND file_type IN (1,2,3)")]
     status, result = client.search_in_segment("h", [str(f) for f in files], x[:1].tolist(), 2, {"nprobe": 4})
     assert status.OK() and result[0][0].id == ids[0]
     assert client.flush().OK()  # flush() of every collection: an empty name list
@@ -137,11 +138,11 @@ def test_rest_endpoints_answer_as_milvus_1_1(http_node) -> None:
     assert r.status_code == 200 and r.json()["restart_required"] is True
     assert requests.get(url + "/system/mode").json()["reply"] == "CPU"
 
-    r = requests.post(url + "/collections", json={"collection_name": "r", "dimension": 4, "index_file_size": 1,
-                                                   "metric_type": "IP"})
+    r = requests.post(url + "/collections", json={"collection_name": "r", "dimension": 4,
+                                                   "index_file_size": 1, "metric_type": "IP"})
     assert r.status_code == 201
-    assert requests.post(url + "/collections", json={"collection_name": "r2", "dimension": 4,
-                                                     "index_file_size": 1, "metric_type": "COSINE"}).json() == {
+    assert requests.post(url + "/collections", json={
+        "collection_name": "r2", "dimension": 4, "index_file_size": 1, "metric_type": "COSINE"}).json() == {
         "code": 23, "message": "metric_type is illegal"}
     r = requests.get(url + "/collections/missing")
     assert r.status_code == 404 and r.json()["code"] == 4
@@ -157,7 +158,8 @@ def test_rest_endpoints_answer_as_milvus_1_1(http_node) -> None:
     vecs = requests.get(url + f"/collections/r/segments/{seg}/vectors").json()
     assert vecs["count"] == 2 and [v["vector"] for v in vecs["vectors"]] == [[1, 0, 0, 0], [0, 1, 0, 0]]
     got = requests.put(url + "/collections/r/vectors",
-                       data=json.dumps({"search": {"topk": 2, "vectors": [[1, 0, 0, 0]], "params": {}}})).json()
+                       data=json.dumps({"search": {"topk": 2, "vectors": [[1, 0, 0, 0]],
+                                                   "params": {}}})).json()
     assert got["num"] == 1 and float(got["result"][0][0]["distance"]) == pytest.approx(1.0)
     r = requests.put(url + "/collections/r/vectors", data="{not json")
     assert r.status_code == 400 and r.json()["code"] == 36

@@ -58,7 +58,8 @@ def test_graph_index_build_search_get_delete(client: Milvus, index_type, build, 
     info = client.get_index_info(name)[1]
     assert info.index_type == index_type and info.params == build
     stats = client.get_collection_stats(name)[1]
-    assert stats["partitions"][0]["segments"][0]["index_name"] == ("NSG" if index_type == IndexType.RNSG else "ANNOY")
+    assert stats["partitions"][0]["segments"][0]["index_name"] == (
+        "NSG" if index_type == IndexType.RNSG else "ANNOY")
 
     want = ids[np.argsort(((q[:, None, :] - x[None]) ** 2).sum(-1), axis=1)[:, :TOPK]]
     status, result = client.search(name, TOPK, q.tolist(), params=search)

@@ -48,7 +48,8 @@ class NodeProcess:
     def start(self) -> Milvus:
         self.pid = procs.spawn([sys.executable, "-m", "labkit.node", "--config", str(self.conf)],
                                self.root / "node.out")
-        procs.wait_until(lambda: procs.port_open(self.port), 60, "node", pid=self.pid, log=self.root / "node.out")
+        procs.wait_until(lambda: procs.port_open(self.port), 60, "node", pid=self.pid,
+                         log=self.root / "node.out")
         return Milvus(host="127.0.0.1", port=self.port)
 
     def stop(self) -> None:
@@ -73,7 +74,8 @@ def _cache_info(client: Milvus) -> dict:
 def test_set_config_live_effect_persistence_and_refusals(node: NodeProcess) -> None:
     client = node.start()
     try:
-        assert client.get_config("cache", "cache_size") == (client.get_config("cache", "cache_size")[0], "64MB")
+        assert client.get_config("cache", "cache_size") == (client.get_config("cache", "cache_size")[0],
+                                                            "64MB")
         rng = np.random.default_rng(1)
         client.create_collection({"collection_name": "c", "dimension": DIM, "index_file_size": 1,
                                   "metric_type": MetricType.L2})
@@ -98,16 +100,18 @@ def test_set_config_live_effect_persistence_and_refusals(node: NodeProcess) -> N
 
         # refusals, with 1.1's codes and messages; nothing changes
         for (section, key, value), code, message in [
-            (("cache", "cache_size", "lots"), 5, "The specified value for memory (lots) should specify the units."),
-            (("network", "bind.port", "80"), 5, "Invalid server port: 80. Possible reason: network.bind.port is "
-                                                 "not in range (1024, 65535)."),
+            (("cache", "cache_size", "lots"), 5,
+             "The specified value for memory (lots) should specify the units."),
+            (("network", "bind.port", "80"), 5,
+             "Invalid server port: 80. Possible reason: network.bind.port is not in range (1024, 65535)."),
             (("general", "timezone", "UTC+25"), 1, "Invalid general.timezone: UTC+25"),
-            (("engine_config", "simd_type", "mmx"), 5, "engine_config.simd_type is not one of avx512, avx2, sse "
-                                                       "and auto."),
+            (("engine_config", "simd_type", "mmx"), 5,
+             "engine_config.simd_type is not one of avx512, avx2, sse and auto."),
             (("logs", "level", "loud"), 5, "Log level must be one of debug, info, warning, error and fatal."),
             (("wal", "enable", "maybe"), 5, "Invalid wal config: maybe. Possible reason: wal.enable is not a "
                                             "boolean."),
-            (("cache", "cache_size", str(1 << 50)), 5, "Possible reason: cache.cache_size exceeds system memory."),
+            (("cache", "cache_size", str(1 << 50)), 5,
+             "Possible reason: cache.cache_size exceeds system memory."),
             (("network", "http.enable", "true"), 1, "Config node invalid: network.http.enable"),
             (("nope", "key", "1"), 1, "Config node invalid: nope.key"),
         ]:
@@ -199,8 +203,8 @@ def test_preload_collection_failure_stops_the_start(tmp_path: Path) -> None:
 
     node = NodeProcess(tmp_path)
     node.conf.write_text(update_yaml_text(node.conf.read_text(), {"cache": {"preload_collection": "absent"}}))
-    out = subprocess.run([sys.executable, "-m", "labkit.node", "--config", str(node.conf)], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "labkit.node", "--config", str(node.conf)],
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "Failed to preload tables: absent" in out.stderr, out.stderr
 
 

@@ -45,7 +45,8 @@ def sqlite_router(tmp_path: Path):
             f"SQL_ECHO=True\nPUSHGATEWAY=127.0.0.1:{gateway['port']}\n")
         router_pid = procs.spawn([sys.executable, "-m", "labkit.router", "--env-file", str(env)],
                                  tmp_path / "router.out", env={"WOSERVER": "", "SQLALCHEMY_DATABASE_URI": ""})
-        procs.wait_until(lambda: procs.port_open(port), 30, "router", pid=router_pid, log=tmp_path / "router.out")
+        procs.wait_until(lambda: procs.port_open(port), 30, "router", pid=router_pid,
+                         log=tmp_path / "router.out")
         client = Milvus(host="127.0.0.1", port=port)
         try:
             yield {"client": client, "rw": rw, "tmp": tmp_path, "lab": lab, "port": port}

@@ -70,7 +70,8 @@ def test_bad_values_are_plain_errors(bad):
 
 
 def test_render_round_trip_and_rw_ro_differ_only_in_role():
-    kw = dict(meta_uri="mysql://u:p@127.0.0.1:3306/milvus", storage_path="/jfs/milvus", wal_path="/w", port=19531)
+    kw = dict(meta_uri="mysql://u:p@127.0.0.1:3306/milvus", storage_path="/jfs/milvus", wal_path="/w",
+              port=19531)
     rw, ro = render_server_config(role="rw", **kw), render_server_config(role="ro", **kw)
     diff = [(a, b) for a, b in zip(rw.splitlines(), ro.splitlines(), strict=True) if a != b]
     assert diff == [("  role: rw", "  role: ro")]
@@ -127,7 +128,8 @@ def test_set_config_persists_into_the_file_and_keeps_the_original(tmp_path):
     saved = yaml.safe_load(path.read_text())
     assert saved["cache"]["cache_size"] == "2GB" and saved["general"]["timezone"] == "UTC-5:30"
     assert saved["cache"]["preload_collection"] == "*"
-    assert yaml.safe_load(path.with_name("server_config.yaml.ori").read_text())["cache"]["cache_size"] == "4GB"
+    original = yaml.safe_load(path.with_name("server_config.yaml.ori").read_text())
+    assert original["cache"]["cache_size"] == "4GB"
     assert "# labkit extension" in path.read_text()  # comments kept
     assert NodeConfig.load(path).to_settings().cache_size == 2 << 30
 

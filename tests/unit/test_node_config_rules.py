@@ -13,9 +13,10 @@ from labkit.node.config import DEFAULTS
     ("general", "timezone", "UTC+8"), ("general", "timezone", "UTC-05:30"), ("general", "timezone", "UTC+23"),
     ("general", "meta_uri", "mysql://root:123456@127.0.0.1:3306/milvus"), ("general", "meta_uri", "sqlite://:@:/"),
     ("network", "bind.port", "1025"), ("network", "bind.address", "0.0.0.0"), ("cluster", "enable", "on"),
-    ("cache", "cache_size", "1g"), ("cache", "preload_collection", "*"), ("cache", "preload_collection", "a,b"),
-    ("engine_config", "simd_type", "avx2"), ("logs", "level", "fatal"), ("logs", "max_log_file_size", "512MB"),
-    ("logs", "log_rotate_num", "1024"), ("storage", "file_cleanup_timeout", "3600"), ("wal", "buffer_size", "1g"),
+    ("cache", "cache_size", "1g"), ("cache", "preload_collection", "*"),
+    ("cache", "preload_collection", "a,b"), ("engine_config", "simd_type", "avx2"),
+    ("logs", "level", "fatal"), ("logs", "max_log_file_size", "512MB"), ("logs", "log_rotate_num", "1024"),
+    ("storage", "file_cleanup_timeout", "3600"), ("wal", "buffer_size", "1g"),
 ])
 def test_accepted(section, key, value):
     rules.check(section, key, value, DEFAULTS)
@@ -41,7 +42,8 @@ def test_accepted(section, key, value):
     ("storage", "path", "relative/path", Code.ILLEGAL_ARGUMENT, "Invalid file path"),
     ("logs", "log_rotate_num", "1025", Code.ILLEGAL_ARGUMENT, "is not in range [0, 1024]"),
     ("logs", "level", "", Code.ILLEGAL_ARGUMENT, "logs.level is empty!"),
-    ("version", "", "0.4", Code.ILLEGAL_ARGUMENT, "Invalid config version: 0.4. Expected config version: 0.5"),
+    ("version", "", "0.4", Code.ILLEGAL_ARGUMENT,
+     "Invalid config version: 0.4. Expected config version: 0.5"),
 ])
 def test_refused(section, key, value, code, message):
     with pytest.raises(MilvusError) as err:

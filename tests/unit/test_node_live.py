@@ -26,7 +26,8 @@ def test_live_keys_change_the_running_node(monkeypatch):
         assert store.cache.capacity == 64 << 20 and store.settings.cache_size == 64 << 20
         assert cfg.cli("set_config cache.insert_buffer_size 128m") == ""
         assert store.settings.insert_buffer_size == 128 << 20
-        assert cfg.cli("set_config storage.auto_flush_interval 5") == "" and store.settings.auto_flush_interval == 5
+        assert cfg.cli("set_config storage.auto_flush_interval 5") == ""
+        assert store.settings.auto_flush_interval == 5
         assert cfg.cli("set_config cache.cache_insert_data true") == "" and store.settings.cache_insert_data
         assert cfg.restart_required is False
     finally:

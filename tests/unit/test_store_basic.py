@@ -137,7 +137,8 @@ def test_partitions_and_tag_regex(store):
     assert set(got[0].tolist()) == set(a.tolist())
     assert _code(store.search, "c", ["zzz"], q, 5, {}) == Code.UNEXPECTED_ERROR
     stats = store.stats("c")
-    assert stats["row_count"] == 15 and [p["tag"] for p in stats["partitions"]] == ["_default", "p2021", "p2022"]
+    assert stats["row_count"] == 15
+    assert [p["tag"] for p in stats["partitions"]] == ["_default", "p2021", "p2022"]
     assert stats["partitions"][1]["segments"][0]["index_name"] == "IDMAP"
     json.dumps(stats)
     store.drop_partition("c", "p2021")
