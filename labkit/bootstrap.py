@@ -2,7 +2,8 @@
 
     python3 labkit/bootstrap.py [--venv .venv] [--no-apt]
 
-1. Debian packages the lab runs (MariaDB, Redis, FUSE, fio, s3fs): installed with apt-get
+1. Debian packages the lab runs (MariaDB, Redis, FUSE, fio, s3fs, Docker engine, docker-compose,
+   debootstrap): installed with apt-get
    when root and missing; otherwise the exact command to run is printed.
 2. ``.venv`` with labkit (editable, dev extras), then ``pymilvus==1.1.2 --no-deps`` (it
    pins grpcio<1.38, which has no wheel for Python 3.11; labkit.milvus.proto makes it run).
@@ -29,6 +30,10 @@ APT_PACKAGES = {
     "s3fs": "/usr/bin/s3fs",
     "bindfs": "/usr/bin/bindfs",
     "procps": "/usr/bin/pgrep",
+    # the docker backend and its tests: an engine labkit starts itself, compose, the base image
+    "docker.io": "/usr/sbin/dockerd",
+    "docker-compose": "/usr/bin/docker-compose",
+    "debootstrap": "/usr/sbin/debootstrap",
 }
 PYMILVUS = "pymilvus==1.1.2"
 

@@ -1,0 +1,54 @@
+"""Docker fixtures: an engine (labkit's own dockerd when none answers and we are root), the local
+image set (built once per machine, then cached), and a LABKIT_HOME per test module.
+
+Without an engine and without root the docker tests are skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dockerhelp import leftovers
+
+from labkit.lab import engine as engines
+from labkit.lab import images
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[engines.Engine]:
+    """An answering engine; a dockerd this session started is stopped (by PID) at the end."""
+    found = engines.find()
+    started = False
+    if found is None:
+        ok, why = engines.can_start()
+        if not ok:
+            pytest.skip(f"docker tests need a Docker engine: {why}")
+        found = engines.ensure()
+        started = True
+    yield found
+    if started:
+        engines.stop_managed()
+
+
+@pytest.fixture(scope="session")
+def local_images(engine: engines.Engine) -> Iterator[dict]:
+    """The local image set (cached per machine); LABKIT_IMAGES=local for the session."""
+    result = images.build(say=lambda m: print(f"[images] {m}", file=sys.stderr, flush=True))
+    print("[images] " + json.dumps(result), file=sys.stderr)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LABKIT_IMAGES", "local")
+    try:
+        yield result
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def docker_home(tmp_path_factory: pytest.TempPathFactory, local_images: dict) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("dlab")
+    yield home
+    leftovers(home, cleanup=True)
