@@ -166,8 +166,10 @@ Without a registry, labkit's local images stand in for the real ones: on each ho
 `labkit images build`, then add `-f docker-compose.yml -f docker-compose.local.yml` to every
 `docker-compose` command.
 
-## Stop
-Every host: `docker-compose down`, then `./juicefs.sh umount`.
+## Stop (JuiceFS clients need Redis until they have unmounted)
+1. Every host but host 1: `docker-compose down`; host 1: `docker-compose stop mishards milvus`.
+2. Every host: `./juicefs.sh umount`.
+3. Host 1: `docker-compose down`.
 """
 
 

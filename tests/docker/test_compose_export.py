@@ -32,6 +32,20 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) 
     return proc.stdout
 
 
+def _juicefs_clients(under: Path) -> list[int]:
+    """PIDs of juicefs processes whose command line names a path under ``under``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "juicefs" in line and str(under) in line and procs.alive(int(entry.name)):
+                pids.append(int(entry.name))
+    return pids
+
+
 def _fill_env(out: Path, tmp: Path) -> dict[int, dict[str, str]]:
     """What a user does on each host: addresses, ports, paths in .env (here all on 127.0.0.1)."""
     used: set[int] = set()
@@ -116,15 +130,19 @@ def test_export_validates_and_comes_up(engine, local_images, tmp_path: Path) -> 
         client.close()
         # the rw node's segments are on JuiceFS, visible through host 3's own mount
         assert list(Path(values[3]["JFS_MOUNT"], "milvus", "db", "tables").rglob("*"))
-    finally:
+    finally:  # the README's stop order: Milvus and Mishards, then the JuiceFS clients, then Redis/MySQL
         for h in range(HOSTS, 0, -1):
-            subprocess.run([*dc(h), "down", "-v", "--timeout", "20"], env=env, cwd=out / f"host{h}",
-                           capture_output=True, timeout=300)
-            if jfs.mount_fstype(values[h]["JFS_MOUNT"]) if "values" in dir() else False:
+            argv = [*dc(h), "stop", "-t", "20", "mishards", "milvus"] if h == 1 else [*dc(h), "down", "-v"]
+            subprocess.run(argv, env=env, cwd=out / f"host{h}", capture_output=True, timeout=300)
+        for h in range(1, HOSTS + 1):
+            if jfs.mount_fstype(tmp_path / f"h{h}" / "jfs"):
                 subprocess.run([str(out / f"host{h}" / "juicefs.sh"), "umount"], env=env, capture_output=True,
                                timeout=60)
+        subprocess.run([*dc(1), "down", "-v", "-t", "20"], env=env, cwd=out / "host1", capture_output=True,
+                       timeout=300)
         for mp, _ in jfs.mounts_under(tmp_path):
             jfs.force_unmount(mp)
+    assert not _juicefs_clients(tmp_path)
     client_ = engine.client()
     left = client_.containers.list(all=True, filters={"label": "com.docker.compose.project"})
     assert not [c.name for c in left if c.labels["com.docker.compose.project"].startswith(project)]
