@@ -4,6 +4,9 @@
     ro = cluster.start_node(lab, "ro1", role="ro", preload=False)
     router = cluster.start_router(lab)
     client = cluster.connect(router)
+
+With ``LABKIT_CLUSTER_ROUTER`` set (see ``labkit.lab.existing``) these calls hand out the
+addresses of a cluster the user already runs and start or stop nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ def start_node(lab: Any, name: str, role: str = "rw", preload: bool = False, bac
     """
     if role not in {"rw", "ro"}:
         raise ValueError(f"role must be 'rw' or 'ro', not {role!r}")
+    ext = existing()
+    if ext is not None:
+        return ext.node(name, role)
     svc = get_service("node", backend, state=_state(lab), name=name, lab=lab, role=role, preload=preload,
                       **overrides)
     return svc.ensure()
@@ -33,6 +39,8 @@ def start_node(lab: Any, name: str, role: str = "rw", preload: bool = False, bac
 
 def stop_node(lab: Any, name: str, purge: bool = False) -> None:
     """Stop node ``name`` by its PID (``purge`` also deletes its local conf/wal/logs)."""
+    if existing() is not None:
+        return  # an existing cluster's nodes are not labkit's to stop
     rec = (_state(lab) or _default_state()).get(name) or {}
     svc = get_service("node", rec.get("backend", "local"), state=_state(lab), name=name, lab=lab)
     svc.stop(purge=purge)
@@ -46,6 +54,9 @@ def nodes(lab: Any) -> list[dict[str, Any]]:
 
 def start_router(lab: Any, backend: str = "local", name: str = "router", **opts: Any) -> dict[str, Any]:
     """Start the Mishards-compatible router in front of the recorded nodes (the router service's options)."""
+    ext = existing()
+    if ext is not None:
+        return ext.router
     svc = get_service("router", backend, state=_state(lab), name=name, lab=lab, **opts)
     return svc.ensure()
 
@@ -55,6 +66,13 @@ def connect(record: dict[str, Any], timeout: float = 10.0):
     from milvus import Milvus
 
     return Milvus(record.get("host", "127.0.0.1"), int(record["port"]), wait_timeout=timeout)
+
+
+def existing():
+    """The cluster named by LABKIT_CLUSTER_* settings (``labkit.lab.existing``), or None."""
+    from labkit.lab import existing as ext
+
+    return ext.load()
 
 
 def _default_state():
@@ -74,6 +92,9 @@ def up(lab: Any, ro: int | None = None, backend: str | None = None, preload: boo
     """
     from labkit.errors import LabError
 
+    ext = existing()
+    if ext is not None:
+        return ext.router
     state = lab.state
     recorded = state.meta("cluster") or {}
     ro = int(ro if ro is not None else recorded.get("ro", 1))
