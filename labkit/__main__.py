@@ -1,5 +1,5 @@
 import sys
 
-from labkit.cli.main import main
+from labkit.cli import main
 
 sys.exit(main())

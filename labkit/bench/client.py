@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from labkit.bench import add_output_args, emit
+
 
 def run(rows: int = 100_000, dim: int = 128, repeat: int = 3, seed: int = 0) -> dict[str, Any]:
     """Time pymilvus's own insert preparation; returns medians in seconds and the payload size."""
@@ -76,16 +78,13 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--compare-python", action="store_true",
                         help="also time pure-Python protobuf in a child process (slow: ~16 s per 100k rows)")
-    parser.add_argument("--json", action="store_true", help="print JSON (default: a short summary)")
+    add_output_args(parser)
     args = parser.parse_args(argv)
     result = run(args.rows, args.dim, args.repeat)
     if args.compare_python:
         slow = run_pure_python(args.rows, args.dim)
         result["pure_python_total_s"] = slow["total_s_median"]
         result["speedup_vs_pure_python"] = slow["total_s_median"] / result["total_s_median"]
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"{args.rows} x {args.dim} on protobuf {result['protobuf_backend']}: "
-              f"{result['total_s_median']:.2f} s median (target <= {result['target_s']} s)")
+    emit(result, args, [f"{args.rows} x {args.dim} on protobuf {result['protobuf_backend']}: "
+                        f"{result['total_s_median']:.2f} s median (target <= {result['target_s']} s)"])
     return 0

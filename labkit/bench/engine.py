@@ -6,13 +6,13 @@ Runs in-process on random data (no server): `python -m labkit.bench.engine --row
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
 
 import numpy as np
 
+from labkit.bench import add_output_args, emit
 from labkit.node.engine import IndexType, MetricType, SegmentIndex, brute_force
 
 # The brief's latency target for exact search: nq=1, topk=10 over 100k x 128 in a few ms.
@@ -150,7 +150,7 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("--metric", choices=["L2", "IP"], default="L2")
     ap.add_argument("--index", action="append", choices=list(DEFAULT_INDEXES), help="repeatable; default all")
     ap.add_argument("--binary-bits", type=int, default=512, help="binary brute-force section (0 = skip)")
-    ap.add_argument("--json", action="store_true", help="one line of JSON (default: indented)")
+    add_output_args(ap)
     args = ap.parse_args(argv)
     result = run(
         args.rows,
@@ -162,7 +162,7 @@ def cli(argv: list[str]) -> int:
         args.index,
         binary_bits=args.binary_bits,
     )
-    print(json.dumps(result, indent=None if args.json else 2))
+    emit(result, args)
     return 0
 
 

@@ -26,24 +26,19 @@ separate JuiceFS client, which is what limits ``lazy``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import shutil
 import statistics
-import sys
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labkit.bench import emit
+from labkit.bench import add_output_args, emit, results_only_on_stdout
+from labkit.bench.ephemeral import EphemeralCluster
 from labkit.errors import LabError
-from labkit.lab import procs
 from labkit.nb.progress import milestone
 from labkit.nb.sizes import config
 
@@ -149,93 +144,31 @@ def _result_arrays(results: Any, nq: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------- cluster
-@contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-class ModeCluster:
+class ModeCluster(EphemeralCluster):
     """rw + ro nodes + a router for one mode, on a fresh metadata database and storage directory."""
 
     def __init__(self, lab: Any, mode: str, plan: Plan) -> None:
-        from labkit.lab import cluster
+        super().__init__(lab, f"fq-{mode}", ro=plan.ro_nodes, node_options=self._options,
+                         node_env=self._env)
+        self.mode, self.plan = mode, plan
+        self.collection = self.db
 
-        self.lab, self.mode, self.plan, self.cluster = lab, mode, plan, cluster
-        tag = uuid.uuid4().hex[:6]
-        self.db = f"fq_{mode}_{tag}"
-        self.collection = f"fq_{mode}_{tag}"
-        self.storage_dir = f"milvus-fq-{mode}-{tag}"  # own storage.path: no clash with other rw nodes
-        self.names = [f"fq-{mode}-rw"] + [f"fq-{mode}-ro{i}" for i in range(1, plan.ro_nodes + 1)]
-        self.router_name = f"fq-{mode}-router"
-        self.records: dict[str, dict[str, Any]] = {}
-        self.mounts: dict[str, Path] = {}
-        self._started: list[str] = []
-        self._db_made = False
+    def _options(self, role: str) -> dict[str, Any]:
+        extra: dict[str, Any] = {"auto_flush_interval": 1 if self.plan.auto_flush else 0,
+                                 "preload": role == "ro" and self.mode == "preload"}
+        if extra["preload"]:
+            extra["preload_poll_interval"] = self.plan.preload_poll_s
+        return extra
 
-    def __enter__(self) -> ModeCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
+    def _env(self, role: str) -> dict[str, str]:
+        # the node process inherits it (Milvus: engine_config.omp_thread_num)
+        if role == "ro" and self.plan.ro_omp_threads:
+            return {"OMP_NUM_THREADS": str(self.plan.ro_omp_threads)}
+        return {}
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def start(self) -> None:
-        self.lab.create_database(self.db)
-        self._db_made = True
-        meta_uri = self.lab.meta_uri(self.db)
-        for name in self.names:
-            self._started.append(name)
-            self.mounts[name] = Path(self.lab.mount(name))
-            role = "rw" if name.endswith("-rw") else "ro"
-            # an ephemeral port: the default 1953x range is shared with other labs on this machine
-            extra = {"auto_flush_interval": 1 if self.plan.auto_flush else 0, "port": procs.free_port()}
-            if role == "ro" and self.mode == "preload":
-                extra["preload_poll_interval"] = self.plan.preload_poll_s
-            threads = {"OMP_NUM_THREADS": str(self.plan.ro_omp_threads)} if role == "ro" and self.plan.ro_omp_threads else {}
-            with _environ(threads):  # the node process inherits it (Milvus: engine_config.omp_thread_num)
-                self.records[name] = self.cluster.start_node(
-                    self.lab, name, role=role, preload=(role == "ro" and self.mode == "preload"),
-                    meta_uri=meta_uri, storage_path=str(self.mounts[name] / self.storage_dir), **extra)
-        self._started.append(self.router_name)
-        self.router = self.cluster.start_router(self.lab, name=self.router_name, woserver=self.names[0],
-                                                hosts=self.names[1:], meta_uri=meta_uri,
-                                                port=procs.free_port())
-        self.client = self.cluster.connect(self.router)
-        self.ro_clients = {n: self.cluster.connect(self.records[n]) for n in self.names[1:]}
-
-    def close(self) -> None:
-        from labkit.lab.services.base import get_service
-
-        for name in reversed(self._started):
-            with contextlib.suppress(Exception):
-                if name == self.router_name:
-                    get_service("router", "local", self.lab.state, name).stop(purge=True)
-                else:
-                    self.cluster.stop_node(self.lab, name, purge=True)
-        rw_mount = self.mounts.get(self.names[0])
-        if rw_mount is not None:
-            shutil.rmtree(rw_mount / self.storage_dir, ignore_errors=True)
-        for name in self.names:
-            if name in self.mounts:
-                with contextlib.suppress(Exception):
-                    self.lab.umount(name)
-        if self._db_made:
-            with contextlib.suppress(Exception):
-                self.lab.drop_database(self.db)
-        self._started.clear()
+    @property
+    def ro_clients(self) -> dict[str, Any]:
+        return {n: self.node_clients[n] for n in self.ro_names}
 
     # -- metadata -----------------------------------------------------------------------------
     def searchable_files(self) -> list[dict[str, Any]]:
@@ -528,11 +461,10 @@ def cli(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--auto-flush", action="store_true", help="leave flushing to the rw node (1 s interval)")
     p.add_argument("--batches", type=int, default=None, help="override the size's batch count")
-    p.add_argument("--json", action="store_true", help="print the full result as JSON")
-    p.add_argument("--out", default=None, help="also write the JSON to this file")
+    add_output_args(p)
     args = p.parse_args(argv)
-    with contextlib.redirect_stdout(sys.stderr):  # progress lines must not mix with the JSON
+    with results_only_on_stdout():  # progress lines never mix with the JSON
         result = run_first_query(args.size, args.mode, seed=args.seed, auto_flush=args.auto_flush,
                                  batches=args.batches)
-    emit(result, args.json, args.out, summary_rows(result) if not args.json else [])
+    emit(result, args, summary_rows(result))
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from labkit.bench import add_output_args, emit
 from labkit.lab import procs
 
 
@@ -187,11 +188,10 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("--port", type=int, default=None)
     ap.add_argument("--crash-rounds", type=int, default=0,
                     help="instead: kill -9 a node after acknowledged inserts this many times and count survivors")
-    ap.add_argument("--json", action="store_true", help="one line of JSON (the default output is indented JSON)")
+    add_output_args(ap)
     args = ap.parse_args(argv)
     if args.crash_rounds > 0:
-        print(json.dumps(crash_recovery(args.crash_rounds, min(args.rows, 10_000), args.dim),
-                         indent=None if args.json else 2))
+        emit(crash_recovery(args.crash_rounds, min(args.rows, 10_000), args.dim), args)
         return 0
     if args.rows <= 0 or args.dim <= 0 or args.batch <= 0:
         print("labkit bench insert: --rows, --dim and --batch must be positive.", file=sys.stderr)
@@ -201,5 +201,5 @@ def cli(argv: list[str]) -> int:
     else:
         with temporary_node() as node:
             result = run(node["host"], node["port"], args.rows, args.dim, args.batch, pid=node["pid"])
-    print(json.dumps(result, indent=None if args.json else 2))
+    emit(result, args)
     return 0

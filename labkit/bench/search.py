@@ -17,15 +17,15 @@ stopped (by PID) and its database dropped, even on failure.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
-import uuid
 from typing import Any
 
 import numpy as np
 
+from labkit.bench import add_output_args, emit
+from labkit.bench.ephemeral import EphemeralCluster
 from labkit.errors import LabError
 
 TARGET_RATIO = 1.25  # routed p50 <= 1.25 x direct p50 at nq=10, topk=10
@@ -51,9 +51,9 @@ def _cpu(proc: Any) -> float:
     return t.user + t.system
 
 
-def _short(name: str, tag: str) -> str:
-    """``bs<tag>-ro1`` -> ``ro1`` (JSON keys that do not change from run to run)."""
-    return name.removeprefix(f"bs{tag}-")
+def _short(name: str) -> str:
+    """``bs-ro1`` -> ``ro1`` (JSON keys that do not change from run to run)."""
+    return name.removeprefix("bs-")
 
 
 def _search_fn(client, name: str, q: list, topk: int):
@@ -71,38 +71,23 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
     import faiss
     import psutil
 
-    from labkit.lab import cluster, procs
     from labkit.lab.api import Lab
-    from labkit.lab.services.base import get_service
 
     if via not in {"router", "node"}:
         raise LabError(f"--via must be router or node, not {via!r}.")
     if rows < 1 or dim < 1 or nq < 1 or topk < 1 or ro < 1:
         raise LabError("rows, dim, nq, topk and ro must all be at least 1.")
     lab = lab or Lab()
-    lab.up()
     rng = np.random.default_rng(seed)
     data = rng.random((rows, dim), dtype=np.float32)
     queries = rng.random((nq, dim), dtype=np.float32)
     q = queries.tolist()
-    tag = uuid.uuid4().hex[:6]
-    db = f"bench_search_{tag}"
-    name = f"bench_{tag}"
-    lab.create_database(db)
-    meta_uri = lab.meta_uri(db)
-    node_names = [f"bs{tag}-rw"] + [f"bs{tag}-ro{i + 1}" for i in range(ro)]
-    router_name = f"bs{tag}-router"
-    started: list[str] = []
     out: dict[str, Any] = {"rows": rows, "dim": dim, "nq": nq, "topk": topk, "read_nodes": ro, "via": via,
-                           "repeat": repeat, "fuse": bool(getattr(lab, "fuse", False))}
-    try:
-        recs = {}
-        for n in node_names:
-            started.append(n)
-            used = {int(r["port"]) for r in lab.state.services().values() if r.get("port")}
-            recs[n] = cluster.start_node(lab, n, role="rw" if n.endswith("-rw") else "ro", meta_uri=meta_uri,
-                                         port=procs.free_port(None, avoid=used))
-        writer = cluster.connect(recs[node_names[0]])
+                           "repeat": repeat}
+    with EphemeralCluster(lab, "bs", ro=ro, router=via == "router") as ec:
+        out["fuse"] = bool(getattr(lab, "fuse", False))
+        name = ec.db
+        writer = ec.node_clients[ec.rw_name]
         st = writer.create_collection({"collection_name": name, "dimension": dim, "index_file_size": 1,
                                        "metric_type": 1})
         if not st.OK():
@@ -119,7 +104,8 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
         out["insert_s"] = round(time.perf_counter() - t0, 3)
         ids_arr = np.asarray(ids, dtype=np.int64)
 
-        direct = cluster.connect(recs[node_names[1]])
+        first_ro = ec.ro_names[0]
+        direct = ec.node_clients[first_ro]
         direct_fn = _search_fn(direct, name, q, topk)
         direct_fn()  # first query loads the segments from the shared storage
         index = faiss.IndexFlatL2(dim)
@@ -130,17 +116,13 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
 
         res = direct_fn()
         out["node_recall_vs_faiss"] = round(float(np.isin(np.array(res.id_array), truth).mean()), 4)
-        rss = psutil.Process(recs[node_names[1]]["pid"]).memory_info().rss
+        rss = psutil.Process(ec.records[first_ro]["pid"]).memory_info().rss
         out["node_rss_mb"] = round(rss / 2**20, 1)
         out["raw_data_mb"] = round(data.nbytes / 2**20, 1)
         out["node_rss_to_raw"] = round(rss / data.nbytes, 2)
 
         if via == "router":
-            started.append(router_name)
-            used = {int(r["port"]) for r in lab.state.services().values() if r.get("port")}
-            rrec = cluster.start_router(lab, name=router_name, woserver=node_names[0], hosts=node_names[1:],
-                                        meta_uri=meta_uri, port=procs.free_port(None, avoid=used))
-            routed = cluster.connect(rrec)
+            routed = ec.client
             routed_fn = _search_fn(routed, name, q, topk)
             routed_fn()
             targets["router"] = routed_fn
@@ -151,9 +133,9 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
         # CPU seconds each of our processes spends per search of each target: on a machine whose
         # cores are all busy, latency ratios follow these rather than the critical path
         watched = {"client": psutil.Process()}
-        watched.update({n: psutil.Process(recs[n]["pid"]) for n in node_names[1:]})
+        watched.update({n: psutil.Process(ec.records[n]["pid"]) for n in ec.ro_names})
         if via == "router":
-            watched["router"] = psutil.Process(rrec["pid"])
+            watched["router"] = psutil.Process(ec.router["pid"])
         cpu: dict[str, dict[str, float]] = {k: dict.fromkeys(watched, 0.0) for k in targets}
         # node and router alternate which goes first, faiss always last: each of the two follows
         # the other, and in-process faiss (whose OpenMP threads spin on for a while after a
@@ -168,7 +150,7 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
                     cpu[k][w] += _cpu(p) - before[w]
         for k, v in samples.items():
             out[k] = _stats(v)
-            out[k]["cpu_ms_per_search"] = {_short(w, tag): round(c / repeat * 1000, 2) for w, c in cpu[k].items()}
+            out[k]["cpu_ms_per_search"] = {_short(w): round(c / repeat * 1000, 2) for w, c in cpu[k].items()}
         out["machine"] = {"cpus": os.cpu_count(), "load_1min_before": round(load_before, 2),
                           "load_1min_after": round(os.getloadavg()[0], 2)}
         if via == "router":
@@ -190,21 +172,7 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
             out["servers_cpu_router_to_node"] = round(servers["router"] / max(servers["node"], 1e-9), 3)
             out["target_ratio"] = TARGET_RATIO
             out["meets_target"] = bool(ratio <= TARGET_RATIO)
-        return out
-    finally:
-        for n in reversed(started):
-            try:
-                if n == router_name:
-                    get_service("router", "local", lab.state, n).stop(purge=True)
-                else:
-                    cluster.stop_node(lab, n, purge=True)
-                    lab.umount(n)
-            except Exception:  # noqa: BLE001 - keep stopping the rest
-                pass
-        try:
-            lab.drop_database(db)
-        except Exception:  # noqa: BLE001
-            pass
+    return out
 
 
 def cli(argv: list[str]) -> int:
@@ -216,9 +184,9 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("--topk", type=int, default=10)
     ap.add_argument("--ro", type=int, default=2, help="read nodes behind the router")
     ap.add_argument("--repeat", type=int, default=50, help="timed searches per target")
-    ap.add_argument("--json", action="store_true", help="one JSON object (the default output is the same, indented)")
+    add_output_args(ap)
     args = ap.parse_args(argv)
     result = run(rows=args.rows, dim=args.dim, nq=args.nq, topk=args.topk, ro=args.ro, repeat=args.repeat,
                  via=args.via)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    emit(result, args)
     return 0

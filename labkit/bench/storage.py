@@ -9,15 +9,13 @@ JuiceFS / EFS / S3FS figures ride along under ``published``, labelled as not mea
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from labkit.bench import emit
+from labkit.bench import add_output_args, emit, results_only_on_stdout
 from labkit.bench.published import MD_OPS, published, published_ratios
 from labkit.bench.storage_fio import throughput
 from labkit.bench.storage_meta import MetaRun, run_metadata
@@ -174,11 +172,10 @@ def cli(argv: list[str]) -> int:
                    help="also measure this directory, e.g. efs=/mnt/efs (repeatable)")
     p.add_argument("--pause", type=float, default=1.1, help="seconds between metadata phases (default 1.1)")
     p.add_argument("--no-fio", action="store_true", help="use the pure-Python fallback even if fio exists")
-    p.add_argument("--json", action="store_true", help="print the full result as JSON")
-    p.add_argument("--out", default=None, help="also write the JSON to this file")
+    add_output_args(p)
     args = p.parse_args(argv)
     names = [t.strip() for t in args.targets.split(",") if t.strip()]
-    with contextlib.redirect_stdout(sys.stderr):  # progress lines must not mix with the JSON
+    with results_only_on_stdout():  # progress lines never mix with the JSON
         result = run_storage(args.size, names, args.path, args.pause, use_fio=False if args.no_fio else None)
-    emit(result, args.json, args.out, summary_table(result) if not args.json else [])
+    emit(result, args, summary_table(result))
     return 0

@@ -1,1 +1,3 @@
-"""The ``labkit`` command line (``labkit.cli.main:main``)."""
+"""The ``labkit`` command line: ``main`` dispatches to one module per command."""
+
+from labkit.cli.dispatch import main as main

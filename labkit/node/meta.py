@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from labkit.milvus import fingerprint
 from labkit.milvus.status import Code, MilvusError
 
 # TableFiles.file_type (MetaTypes.h)
@@ -75,6 +76,27 @@ _TABLE_COLS = (
 _FILE_COLS = (
     "table_id segment_id engine_type file_id file_type file_size row_count updated_time created_on date flush_lsn"
 ).split()
+
+
+# What a search reads in one query: Tables columns as they are, TableFiles columns as f_<name> (both
+# tables have id, table_id, engine_type). Few columns: pymysql decodes every field in Python.
+SEARCH_TABLE_COLS = ("id", "table_id", "state", "dimension", "index_file_size", "engine_type", "index_params",
+                     "metric_type", "owner_table", "partition_tag")
+SEARCH_FILE_COLS = ("id", "table_id", "segment_id", "engine_type", "file_id", "file_type", "file_size",
+                    "row_count", "updated_time")
+SEARCH_EXPRS = [f"t.{c}" for c in SEARCH_TABLE_COLS] + [f"f.{c}" for c in SEARCH_FILE_COLS]
+SEARCH_KEYS = [*SEARCH_TABLE_COLS, *(f"f_{c}" for c in SEARCH_FILE_COLS)]
+_SEARCH_SELECT = ", ".join(f"{e} AS {k}" for e, k in zip(SEARCH_EXPRS, SEARCH_KEYS, strict=True))
+_SEARCH_FROM = (
+    "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id "
+    f"AND f.file_type IN ({', '.join(str(int(x)) for x in SEARCHABLE)}) "
+    "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s)"
+)
+
+
+def search_rows_fingerprint(rows: list[dict]) -> fingerprint.Fingerprint:
+    """The fingerprint ``Meta.search_fingerprint`` gives for these ``search_rows``, computed in Python."""
+    return fingerprint.of_rows([r[k] for k in SEARCH_KEYS] for r in rows)
 
 
 def now_us() -> int:
@@ -309,6 +331,22 @@ class Meta:
     def delete_files(self, file_ids: Sequence[int]) -> None:
         if file_ids:
             self._exec(f"DELETE FROM TableFiles WHERE id IN ({', '.join(['%s'] * len(file_ids))})", [int(i) for i in file_ids])
+
+    # -- search -------------------------------------------------------------------------------
+    def search_rows(self, name: str) -> list[dict]:
+        """The collection's and its partitions' Tables rows, each joined with its searchable files.
+
+        Keys are ``SEARCH_KEYS`` (file columns as ``f_<name>``, None for a table without files),
+        ordered by Tables.id then TableFiles.id. [] when the collection does not exist.
+        """
+        args = [TABLE_TO_DELETE, name, name]
+        return self._exec(f"SELECT {_SEARCH_SELECT} {_SEARCH_FROM} ORDER BY t.id, f.id", args, fetch=True)
+
+    def search_fingerprint(self, name: str) -> fingerprint.Fingerprint | None:
+        """MySQL only: the fingerprint of the rows ``search_rows(name)`` would return, read as one row."""
+        args = [TABLE_TO_DELETE, name, name]
+        rows = self._exec(f"SELECT {fingerprint.select_sql(SEARCH_EXPRS)} {_SEARCH_FROM}", args, fetch=True)
+        return fingerprint.of_result(rows[0]) if rows else None
 
     def transaction(self) -> threading.RLock:
         """Hold the connection lock across several statements (no other thread interleaves)."""

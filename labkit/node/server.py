@@ -22,7 +22,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
@@ -32,6 +32,10 @@ from labkit.milvus.status import Code, MilvusError
 from labkit.node import validation as check
 from labkit.node import wire
 from labkit.node.config import NodeConfig
+from labkit.node.search_snapshot import SearchSnapshot
+
+if TYPE_CHECKING:
+    from labkit.node.store import Store
 
 pb, status_pb, pb_grpc = messages()
 log = logging.getLogger("labkit.node")
@@ -78,9 +82,9 @@ def _reply(reply_type: type | None) -> Callable:
 
 
 class MilvusServicer:
-    """One instance per node process; ``store`` follows the Store contract in ARCHITECTURE/brief."""
+    """One instance per node process, over a ``labkit.node.store.Store``."""
 
-    def __init__(self, store: Any, config: NodeConfig) -> None:
+    def __init__(self, store: Store, config: NodeConfig) -> None:
         self.store = store
         self.config = config
         self.role = config.role
@@ -94,20 +98,9 @@ class MilvusServicer:
         check.collection_name(name)
         return self.store.describe_collection(name)  # missing -> 4
 
-    def _engine(self):
-        from labkit.node import engine  # owned by the engine engineer; imported late
-
-        return engine
-
-    def _queries(self, records, schema: dict) -> np.ndarray:
+    def _queries(self, records, snapshot: SearchSnapshot) -> np.ndarray:
         data = wire.records_to_array(records)
-        return check.vectors(data, schema["dim"], schema["metric"])
-
-    def _search_checks(self, param, schema: dict) -> tuple[int, dict]:
-        k = check.topk(param.topk)
-        params = check.json_params(param.extra_params, "search params")
-        self._engine().check_search_params(int(schema.get("index_type", 1)), params, k)
-        return k, params
+        return check.vectors(data, snapshot.dim, snapshot.metric)
 
     # -- collections ------------------------------------------------------------------------
     @_reply(None)
@@ -155,9 +148,8 @@ class MilvusServicer:
     # -- indexes ----------------------------------------------------------------------------
     @_reply(None)
     def CreateIndex(self, request, context):
-        s = self._schema(request.collection_name)
+        self._schema(request.collection_name)
         params = check.json_params(request.extra_params, "index params")
-        self._engine().check_index_params(request.index_type, s["metric"], s["dim"], params)
         self.store.create_index(request.collection_name, request.index_type, params)
         return wire.status()
 
@@ -181,9 +173,7 @@ class MilvusServicer:
     def CreatePartition(self, request, context):
         self._schema(request.collection_name)
         tag = check.partition_tag(request.tag)
-        if tag == check.DEFAULT_TAG:
-            raise MilvusError(Code.UNEXPECTED_ERROR, "'_default' is built-in partition tag")
-        self.store.create_partition(request.collection_name, tag)
+        self.store.create_partition(request.collection_name, tag)  # refuses `_default`
         return wire.status()
 
     @_reply(pb.BoolReply)
@@ -205,9 +195,7 @@ class MilvusServicer:
     def DropPartition(self, request, context):
         self._schema(request.collection_name)
         tag = check.partition_tag(request.tag)
-        if tag == check.DEFAULT_TAG:
-            raise MilvusError(Code.ILLEGAL_COLLECTION_NAME, "Default partition cannot be dropped.")
-        self.store.drop_partition(request.collection_name, tag)
+        self.store.drop_partition(request.collection_name, tag)  # refuses `_default`
         return wire.status()
 
     # -- data -------------------------------------------------------------------------------
@@ -285,48 +273,44 @@ class MilvusServicer:
     # -- search -----------------------------------------------------------------------------
     @_reply(pb.TopKQueryResult)
     def Search(self, request, context):
-        # one meta read serves both the checks and the search (see Store._files_for_search)
-        name = request.collection_name
-        check.collection_name(name)
-        found = self.store._files_for_search(name)
-        s = _search_schema(found[0])
-        k, params = self._search_checks(request, s)
+        name = check.collection_name(request.collection_name)
+        snap = self.store.search_snapshot(name)  # one meta read serves the checks and the search
+        k, params = check.search_params(snap.index_type, request.topk, request.extra_params)
         tags = check.partition_tags(request.partition_tag_array)
-        queries = self._queries(request.query_record_array, s)
-        dist, ids = self.store.search(name, tags, queries, k, params, found=found)
+        queries = self._queries(request.query_record_array, snap)
+        dist, ids = self.store.search(name, tags, queries, k, params, snapshot=snap)
         return wire.topk_result(dist, ids)
 
     @_reply(pb.TopKQueryResult)
     def SearchInFiles(self, request, context):
         param = request.search_param
-        name = param.collection_name
-        check.collection_name(name)
+        name = check.collection_name(param.collection_name)
         try:
             file_ids, bad_ids = _file_ids(request.file_id_array), None
-        except MilvusError as exc:  # reported after the collection check, as before
+        except MilvusError as exc:  # reported after the collection and parameter checks
             file_ids, bad_ids = [], exc
-        # the collection's whole searchable list: the same kept rows Search uses (and preload refreshes)
-        found = self.store._files_for_search(name)
-        s = _search_schema(found[0])
-        k, params = self._search_checks(param, s)
+        # the collection's whole searchable list: the same kept snapshot Search uses (and preload refreshes)
+        snap = self.store.search_snapshot(name)
+        k, params = check.search_params(snap.index_type, param.topk, param.extra_params)
         if bad_ids is not None:
             raise bad_ids
-        queries = self._queries(param.query_record_array, s)
-        dist, ids = self.store.search_in_files(name, file_ids, queries, k, params, found=found)
+        queries = self._queries(param.query_record_array, snap)
+        dist, ids = self.store.search_in_files(name, file_ids, queries, k, params, snapshot=snap)
         return wire.topk_result(dist, ids)
 
     @_reply(pb.TopKQueryResult)
     def SearchByID(self, request, context):
-        s = self._schema(request.collection_name)
-        k, params = self._search_checks(request, s)
+        name = check.collection_name(request.collection_name)
+        snap = self.store.search_snapshot(name)
+        k, params = check.search_params(snap.index_type, request.topk, request.extra_params)
         tags = check.partition_tags(request.partition_tag_array)
         ids = check.entity_ids(np.asarray(request.id_array, dtype=np.int64))
-        found = self.store.get_vectors(request.collection_name, ids)
+        found = self.store.get_vectors(name, ids)
         missing = [int(i) for i, v in zip(ids, found, strict=True) if v is None]
         if missing:
             raise MilvusError(Code.ILLEGAL_ARGUMENT, f"Vector ids not found: {missing[:10]}")
         queries = np.stack([np.asarray(v) for v in found])
-        dist, out = self.store.search(request.collection_name, tags, queries, k, params)
+        dist, out = self.store.search(name, tags, queries, k, params, snapshot=snap)
         return wire.topk_result(dist, out)
 
     # -- memory -----------------------------------------------------------------------------
@@ -376,11 +360,6 @@ class MilvusServicer:
                 return json.dumps({**self.stats, "role": self.role, "pid": os.getpid(),
                                    "uptime_s": time.time() - self.started})
         return "Unknown command"
-
-
-def _search_schema(row: dict) -> dict:
-    """What the search checks need from a Tables row (as ``describe_collection`` words it)."""
-    return {"dim": int(row["dimension"]), "metric": int(row["metric_type"]), "index_type": int(row["engine_type"])}
 
 
 def _file_ids(values) -> list[int]:

@@ -8,6 +8,13 @@ poller loads newly flushed segments before a query asks for them.
 
 Visibility rule (all roles): only file types RAW/TO_INDEX/INDEX are searched or counted, and a
 TableFiles row becomes one of those only after its files are complete on disk.
+
+Parts: ``Store`` (this module) holds collections, partitions, writes and the search; it composes
+``SegmentLoader`` (``loading``: segments into the cache), ``SnapshotReader`` (``search_snapshot``:
+what a search reads from the meta) and ``Maintenance`` (``store_maintain``: merges, index builds,
+cleanup, background threads, ro preloading), which reaches the store through ``StoreCore``.
+A search: ``search_snapshot(name)`` (one meta read), the request checked against it by
+``validation.search_params``, then ``search(..., snapshot=...)`` -> ``LoadedSegment.search`` (engine).
 """
 
 from __future__ import annotations
@@ -18,40 +25,28 @@ import logging
 import os
 import re
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from labkit.milvus import fingerprint as rowhash
 from labkit.milvus import topk as topk_merge
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
-from labkit.node.cache import LoadedSegment, SegmentCache
+from labkit.node import validation as check
+from labkit.node.cache import SegmentCache
+from labkit.node.loading import SegmentLoader
+from labkit.node.search_snapshot import SearchSnapshot, SnapshotReader
 from labkit.node.settings import StoreSettings
 from labkit.node.store_buffer import CollectionBuffer
-from labkit.node.store_maintain import FLAT, MaintenanceMixin
+from labkit.node.store_maintain import FLAT, Maintenance, file_type_for
 from labkit.node.wal import DELETE, INSERT, Wal
 
 log = logging.getLogger("labkit.node.store")
 
 DEFAULT_TAG = "_default"
 MAX_PARTITIONS = 4096
-
-
-# What a search reads: Tables columns as they are, TableFiles columns as f_<name> (both tables
-# have id, table_id, engine_type). Few columns: pymysql decodes every field in Python.
-_T_COLS = ("id", "table_id", "state", "dimension", "index_file_size", "engine_type", "index_params", "metric_type",
-           "owner_table", "partition_tag")
-_F_COLS = ("id", "table_id", "segment_id", "engine_type", "file_id", "file_type", "file_size", "row_count",
-           "updated_time")
-_SEARCH_EXPRS = [f"t.{c}" for c in _T_COLS] + [f"f.{c}" for c in _F_COLS]
-_SEARCH_KEYS = [*_T_COLS, *(f"f_{c}" for c in _F_COLS)]
-_SEARCH_SELECT = ", ".join(f"{e} AS {k}" for e, k in zip(_SEARCH_EXPRS, _SEARCH_KEYS, strict=True))
-_FILE_KEYS = [(f"f_{c}", c) for c in _F_COLS]
-_MEMO_MAX = 256  # cached search file lists per node (collection, file ids)
 
 
 def _match_tags(name: str, parts: list[tuple[str, str]], tags: list[str] | None) -> list[str]:
@@ -75,54 +70,53 @@ def _binary(metric: int) -> bool:
     return int(metric) >= 3
 
 
-class Store(MaintenanceMixin):
+class Store:
+    """One node's collections, writes and searches over the Milvus 1.1 meta and segment files."""
+
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
         self.role = "ro" if settings.cluster and settings.role == "ro" else "rw"
         self.storage = Path(settings.storage_path)
         self.cache = SegmentCache(settings.cache_size)
-        # (collection, None) -> (rowhash of the rows, what _files_for_search returned): MySQL only
-        self._search_memo: dict = {}
-        self.meta: m.Meta | None = None
+        self.segments = SegmentLoader(self.storage, self.cache)
+        self.maintenance = Maintenance(self)
+        self._meta_conn: m.Meta | None = None
+        self._snapshots: SnapshotReader | None = None
         self.wal: Wal | None = None
-        self.maintenance_interval = 1.0  # seconds between merge/index/cleanup passes (tests lower it)
-        self._lock = threading.RLock()  # write path: buffers, flush, delete, meta commits
-        self._build_lock = threading.Lock()  # one merge / index build / compact at a time
+        self.write_lock = threading.RLock()  # write path: buffers, flush, delete, meta commits
         self._buffers: dict[str, CollectionBuffer] = {}
-        self._uids: dict[tuple[str, str], np.ndarray] = {}  # (table_id, segment_id) -> ids, for deletes
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._lock_files: list[int] = []
-        self._loading: dict[int, threading.Event] = {}
-        self._failed_builds: set[tuple] = set()  # (file row id, engine_type, params) that failed
-        self._loading_lock = threading.Lock()
         self._started = False
 
     # ================================================================ lifecycle
     def start(self) -> None:
-        self.meta = m.Meta(self.settings.meta_uri, self.storage)
+        meta = self._meta_conn = m.Meta(self.settings.meta_uri, self.storage)
+        self._snapshots = SnapshotReader(meta, self.collection)
         if self.role == "rw":
             self._take_locks()
-            self.meta.create_schema()
+            meta.create_schema()
             seg.tables_dir(self.storage).mkdir(parents=True, exist_ok=True)
-            self._clean_shadow_files()
+            self.maintenance.clean_shadow_files()
             if self.settings.wal_enable:
                 self.wal = Wal(self.settings.wal_path, self.settings.wal_buffer_size)
                 self._replay()
-            self._spawn(self._flush_loop, "auto-flush")
-            self._spawn(self._maintain_loop, "maintain")
         else:
-            self.meta.create_schema()
-            if self.settings.preload:
-                self._spawn(self._preload_loop, "preload")
+            meta.create_schema()
+        self.maintenance.start(self.role)
         self._started = True
-        self._preload_configured()
+        self.maintenance.preload_configured()
+
+    @property
+    def maintenance_interval(self) -> float:
+        """Seconds between background merge/index/cleanup passes (tests change it)."""
+        return self.maintenance.interval
+
+    @maintenance_interval.setter
+    def maintenance_interval(self, seconds: float) -> None:
+        self.maintenance.interval = seconds
 
     def close(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=30)
-        self._threads.clear()
+        self.maintenance.stop()
         if self.wal is not None:
             self.wal.close()
         for fd in self._lock_files:
@@ -131,14 +125,9 @@ class Store(MaintenanceMixin):
             finally:
                 os.close(fd)
         self._lock_files.clear()
-        if self.meta is not None:
-            self.meta.close()
+        if self._meta_conn is not None:
+            self._meta_conn.close()
         self._started = False
-
-    def _spawn(self, target, name: str) -> None:  # noqa: ANN001
-        t = threading.Thread(target=target, name=f"store-{name}", daemon=True)
-        t.start()
-        self._threads.append(t)
 
     def _take_locks(self) -> None:
         for d in (self.storage, Path(self.settings.wal_path)):
@@ -156,37 +145,29 @@ class Store(MaintenanceMixin):
                 ) from exc
             self._lock_files.append(fd)
 
-    def _preload_configured(self) -> None:
-        names = [n.strip() for n in (self.settings.preload_collection or "").split(",") if n.strip()]
-        if "*" in names:
-            names = self.list_collections()
-        for name in names:
-            try:
-                self.load(name)
-            except MilvusError as exc:
-                log.warning("preload_collection %s: %s", name, exc.reason)
-
     @property
-    def _meta(self) -> m.Meta:
-        if self.meta is None:
+    def meta(self) -> m.Meta:
+        if self._meta_conn is None:
             raise MilvusError(Code.UNEXPECTED_ERROR, "the store is not started")
-        return self.meta
+        return self._meta_conn
 
-    def _writable(self) -> None:
+    def writable(self) -> None:
+        """Raises on a ro node: it writes nothing."""
         if self.role != "rw":
             raise MilvusError(Code.UNEXPECTED_ERROR, "this node is read-only (cluster.role: ro)")
 
     # ================================================================ collections / partitions
-    def _collection(self, name: str) -> dict:
-        row = self._meta.table(name) if name else None
+    def collection(self, name: str) -> dict:
+        """The collection's Tables row; COLLECTION_NOT_EXISTS (4) if there is none."""
+        row = self.meta.table(name) if name else None
         if row is None or row["owner_table"]:
             raise MilvusError(Code.COLLECTION_NOT_EXISTS, f"Collection {name} does not exist. Use milvus.has_collection to verify whether the collection exists. You also can check whether the collection name exists.")
         return row
 
     def create_collection(self, name: str, dim: int, index_file_size_mb: int, metric: int) -> None:
-        self._writable()
-        with self._lock:
-            self._meta.insert_table(
+        self.writable()
+        with self.write_lock:
+            self.meta.insert_table(
                 table_id=name,
                 dimension=int(dim),
                 index_file_size=int(index_file_size_mb) << 20,
@@ -198,11 +179,11 @@ class Store(MaintenanceMixin):
             (seg.tables_dir(self.storage) / name).mkdir(parents=True, exist_ok=True)
 
     def has_collection(self, name: str) -> bool:
-        row = self._meta.table(name) if name else None
+        row = self.meta.table(name) if name else None
         return row is not None and not row["owner_table"]
 
     def describe_collection(self, name: str) -> dict:
-        row = self._collection(name)
+        row = self.collection(name)
         return {
             "name": name,
             "dim": int(row["dimension"]),
@@ -213,36 +194,36 @@ class Store(MaintenanceMixin):
         }
 
     def list_collections(self) -> list[str]:
-        return [r["table_id"] for r in self._meta.collections()]
+        return [r["table_id"] for r in self.meta.collections()]
 
     def drop_collection(self, name: str) -> None:
-        self._writable()
-        with self._lock:
-            self._collection(name)
-            tables = [name, *[p["table_id"] for p in self._meta.partitions(name)]]
+        self.writable()
+        with self.write_lock:
+            self.collection(name)
+            tables = [name, *[p["table_id"] for p in self.meta.partitions(name)]]
             self._retire_tables(tables)
             self._buffers.pop(name, None)
 
     def _retire_tables(self, tables: list[str]) -> None:
         """Drop Tables rows now; their files turn TO_DELETE and are removed by the cleanup later."""
-        files = self._meta.files(tables, tuple(range(8)))
-        self._meta.update_files([f["id"] for f in files], file_type=m.TO_DELETE)
-        self._meta.delete_tables(tables)
+        files = self.meta.files(tables, tuple(range(8)))
+        self.meta.update_files([f["id"] for f in files], file_type=m.TO_DELETE)
+        self.meta.delete_tables(tables)
         tset = set(tables)
         self.cache.evict_where(lambda s: s.table_id in tset)
 
     def create_partition(self, name: str, tag: str) -> None:
-        self._writable()
-        with self._lock:
-            coll = self._collection(name)
+        self.writable()
+        with self.write_lock:
+            coll = self.collection(name)
             if tag == DEFAULT_TAG:
                 raise MilvusError(Code.UNEXPECTED_ERROR, "'_default' is built-in partition tag")
-            parts = self._meta.partitions(name)
+            parts = self.meta.partitions(name)
             if any(p["partition_tag"] == tag for p in parts):
                 raise MilvusError(Code.ILLEGAL_COLLECTION_NAME, f"Duplicate partition tag {tag} in collection {name}")
             if len(parts) + 1 >= MAX_PARTITIONS:
                 raise MilvusError(Code.UNEXPECTED_ERROR, f"The number of partitions exceeds the upper limit ({MAX_PARTITIONS})")
-            self._meta.insert_table(
+            self.meta.insert_table(
                 table_id=str(m.ids.take()),
                 dimension=coll["dimension"],
                 index_file_size=coll["index_file_size"],
@@ -255,17 +236,17 @@ class Store(MaintenanceMixin):
             )
 
     def has_partition(self, name: str, tag: str) -> bool:
-        self._collection(name)
-        return tag == DEFAULT_TAG or any(p["partition_tag"] == tag for p in self._meta.partitions(name))
+        self.collection(name)
+        return tag == DEFAULT_TAG or any(p["partition_tag"] == tag for p in self.meta.partitions(name))
 
     def list_partitions(self, name: str) -> list[str]:
-        self._collection(name)
-        return [DEFAULT_TAG, *[p["partition_tag"] for p in self._meta.partitions(name)]]
+        self.collection(name)
+        return [DEFAULT_TAG, *[p["partition_tag"] for p in self.meta.partitions(name)]]
 
     def drop_partition(self, name: str, tag: str) -> None:
-        self._writable()
-        with self._lock:
-            self._collection(name)
+        self.writable()
+        with self.write_lock:
+            self.collection(name)
             if tag == DEFAULT_TAG:
                 raise MilvusError(Code.ILLEGAL_COLLECTION_NAME, "Default partition cannot be dropped.")
             part = self._partition_table(name, tag)
@@ -278,30 +259,54 @@ class Store(MaintenanceMixin):
         """table_id of the partition with exactly this tag ("" or _default: the collection)."""
         if not tag or tag == DEFAULT_TAG:
             return name
-        for p in self._meta.partitions(name):
+        for p in self.meta.partitions(name):
             if p["partition_tag"] == tag:
                 return p["table_id"]
         raise MilvusError(Code.UNEXPECTED_ERROR, f"Partition {tag} does not exist in collection {name}")
 
     def _match_tables(self, name: str, tags: list[str] | None) -> list[str]:
         """table_ids of the partitions whose tag fully matches one of the regexes ([] = all)."""
-        parts = [(DEFAULT_TAG, name), *[(p["partition_tag"], p["table_id"]) for p in self._meta.partitions(name)]]
+        parts = [(DEFAULT_TAG, name),
+                 *[(p["partition_tag"], p["table_id"]) for p in self.meta.partitions(name)]]
         return _match_tags(name, parts, tags)
 
-    def _all_tables(self, name: str) -> list[str]:
-        return [name, *[p["table_id"] for p in self._meta.partitions(name)]]
+    def tables(self, name: str) -> list[str]:
+        """table_ids of the collection and its partitions."""
+        return [name, *[p["table_id"] for p in self.meta.partitions(name)]]
+
+    # ================================================================ indexes, compaction, background
+    def describe_index(self, name: str) -> tuple[int, dict]:
+        return self.maintenance.describe_index(name)
+
+    def create_index(self, name: str, index_type: int, params: dict) -> None:
+        self.maintenance.create_index(name, index_type, params)
+
+    def drop_index(self, name: str) -> None:
+        self.maintenance.drop_index(name)
+
+    def compact(self, name: str, threshold: float = 0.1) -> None:
+        self.maintenance.compact(name, threshold)
+
+    def maintain(self) -> dict:
+        """One pass of merge, index build and cleanup (what the background thread runs)."""
+        return self.maintenance.maintain()
+
+    def preload_new(self) -> int:
+        """ro + preload: load searchable files not yet cached; returns how many were loaded."""
+        return self.maintenance.preload_new()
 
     # ================================================================ counting / stats
     def count(self, name: str) -> int:
-        self._collection(name)
-        return sum(int(f["row_count"]) for f in self._meta.files(self._all_tables(name)))
+        self.collection(name)
+        return sum(int(f["row_count"]) for f in self.meta.files(self.tables(name)))
 
     def stats(self, name: str) -> dict:
         from labkit.node.engine import INDEX_NAMES
 
-        self._collection(name)
-        parts = [(DEFAULT_TAG, name), *[(p["partition_tag"], p["table_id"]) for p in self._meta.partitions(name)]]
-        files = self._meta.files([t for _, t in parts])
+        self.collection(name)
+        parts = [(DEFAULT_TAG, name),
+                 *[(p["partition_tag"], p["table_id"]) for p in self.meta.partitions(name)]]
+        files = self.meta.files([t for _, t in parts])
         by_table: dict[str, list[dict]] = defaultdict(list)
         for f in files:
             by_table[f["table_id"]].append(f)
@@ -323,9 +328,9 @@ class Store(MaintenanceMixin):
 
     # ================================================================ insert / flush / delete
     def insert(self, name: str, tag: str, vectors: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
-        self._writable()
-        with self._lock:
-            coll = self._collection(name)
+        self.writable()
+        with self.write_lock:
+            coll = self.collection(name)
             table_id = self._partition_table(name, tag)
             binary = _binary(coll["metric_type"])
             vectors = np.ascontiguousarray(vectors, dtype=np.uint8 if binary else np.float32)
@@ -348,7 +353,7 @@ class Store(MaintenanceMixin):
                     raise MilvusError(Code.ILLEGAL_VECTOR_ID, "Entities IDs are auto-generated. All vectors of this collection must use auto-generated IDs.")
                 want = flag | m.FLAG_USER_ID
             if want != flag:
-                self._meta.update_table(name, flag=want)
+                self.meta.update_table(name, flag=want)
             lsn = self.wal.append_insert(name, table_id, ids, vectors) if self.wal else 0
             self._buffers.setdefault(name, CollectionBuffer()).add(table_id, ids, vectors, lsn or 1)
             if sum(b.nbytes for b in self._buffers.values()) >= self.settings.insert_buffer_size:
@@ -358,10 +363,16 @@ class Store(MaintenanceMixin):
     def flush(self, names: list[str] | None = None) -> None:
         if self.role != "rw":
             return
-        with self._lock:
+        with self.write_lock:
             for n in names or []:
-                self._collection(n)
+                self.collection(n)
             self._flush_locked(names)
+
+    def flush_buffered(self) -> None:
+        """Flush every collection with buffered rows; nothing (no meta write) when none are buffered."""
+        with self.write_lock:
+            if self._buffers:
+                self._flush_locked(None)
 
     def _flush_locked(self, names: list[str] | None) -> None:
         lsn = self.wal.lsn if self.wal else 0
@@ -369,10 +380,10 @@ class Store(MaintenanceMixin):
             buf = self._buffers.pop(name, None)
             if buf is None:
                 continue
-            coll = self._meta.table(name)
+            coll = self.meta.table(name)
             if coll is None or coll["owner_table"]:
                 continue  # dropped meanwhile
-            live = {name, *[p["table_id"] for p in self._meta.partitions(name)]}
+            live = {name, *[p["table_id"] for p in self.meta.partitions(name)]}
             for table_id, part in list(buf.parts.items()):
                 if part.rows and table_id in live:
                     ids, vectors = part.take()
@@ -383,7 +394,7 @@ class Store(MaintenanceMixin):
                         raise
                 del buf.parts[table_id]
             if self.wal:
-                self._meta.update_table(name, flush_lsn=lsn)
+                self.meta.update_table(name, flush_lsn=lsn)
         self._advance_wal()
 
     def _advance_wal(self) -> None:
@@ -391,13 +402,8 @@ class Store(MaintenanceMixin):
             return
         pending = [b.first_lsn for b in self._buffers.values() if b.first_lsn]
         upto = (min(pending) - 1) if pending else self.wal.lsn
-        self._meta.set_global_lsn(upto)
+        self.meta.set_global_lsn(upto)
         self.wal.truncate(upto)
-
-    def _file_type_for(self, coll: dict, nbytes: int, force_index: bool = False) -> int:
-        if int(coll["engine_type"]) != FLAT and (force_index or nbytes >= int(coll["index_file_size"])):
-            return m.TO_INDEX
-        return m.RAW
 
     def _write_segment(
         self, coll: dict, table_id: str, ids: np.ndarray, vectors: np.ndarray, lsn: int,
@@ -407,33 +413,20 @@ class Store(MaintenanceMixin):
         file_id = str(m.ids.take())
         d = seg.segment_dir(self.storage, table_id, file_id)
         nbytes = seg.write_raw(d, file_id, vectors, ids)
-        ftype = file_type if file_type is not None else self._file_type_for(coll, nbytes)
-        row_id = self._meta.insert_file(
+        ftype = file_type if file_type is not None else file_type_for(coll, nbytes)
+        row_id = self.meta.insert_file(
             table_id=table_id, segment_id=file_id, file_id=file_id, engine_type=int(coll["engine_type"]),
             file_type=ftype, file_size=nbytes, row_count=len(ids), flush_lsn=lsn,
         )
-        self._cache_raw(coll, row_id, table_id, file_id, ftype, ids, vectors, None)
+        self.segments.cache_written(coll, row_id, table_id, file_id, ftype, ids, vectors, None)
         return row_id
 
-    def _cache_raw(self, coll: dict, row_id: int, table_id: str, file_id: str, ftype: int,
-                   ids: np.ndarray, vectors: np.ndarray, deleted: np.ndarray | None) -> None:
-        """The writer already holds a new segment's arrays: cache them instead of re-reading."""
-        self._uids[(table_id, file_id)] = ids
-        loaded = LoadedSegment(
-            file_row_id=row_id, table_id=table_id, segment_id=file_id, file_id=file_id, file_type=ftype,
-            updated_time=m.now_us(), metric=int(coll["metric_type"]), dim=int(coll["dimension"]), ids=ids,
-            vectors=vectors, seg_dir=seg.segment_dir(self.storage, table_id, file_id),
-        )
-        if deleted is not None and deleted.size:
-            loaded.set_deleted(deleted)
-        self.cache.put(loaded)
-
     def delete(self, name: str, ids: np.ndarray, tag: str = "") -> None:
-        self._writable()
+        self.writable()
         ids = np.unique(np.asarray(ids, dtype=np.int64))
-        with self._lock:
-            self._collection(name)
-            tables = [self._partition_table(name, tag)] if tag else self._all_tables(name)
+        with self.write_lock:
+            self.collection(name)
+            tables = [self._partition_table(name, tag)] if tag else self.tables(name)
             if self.wal:
                 self.wal.append_delete(name, tag, ids)
             buf = self._buffers.get(name)
@@ -442,12 +435,12 @@ class Store(MaintenanceMixin):
             self._delete_flushed(tables, ids)
 
     def _delete_flushed(self, tables: list[str], ids: np.ndarray) -> None:
-        files = self._meta.files(tables, (m.RAW, m.TO_INDEX, m.INDEX, m.BACKUP))
+        files = self.meta.files(tables, (m.RAW, m.TO_INDEX, m.INDEX, m.BACKUP))
         by_seg: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for f in files:
             by_seg[(f["table_id"], f["segment_id"])].append(f)
         for (table_id, segment_id), rows in by_seg.items():
-            uids = self._segment_uids(table_id, segment_id)
+            uids = self.segments.uids(table_id, segment_id)
             hit = np.nonzero(np.isin(uids, ids))[0].astype(np.int32)
             if hit.size == 0:
                 continue
@@ -457,31 +450,23 @@ class Store(MaintenanceMixin):
             if new.size == old.size:
                 continue
             seg.write_deleted(d, new)
-            self._meta.update_files([r["id"] for r in rows], row_count=len(uids) - int(new.size))
+            self.meta.update_files([r["id"] for r in rows], row_count=len(uids) - int(new.size))
             for s in self.cache.items():
                 if s.table_id == table_id and s.segment_id == segment_id:
                     s.set_deleted(new)
-
-    def _segment_uids(self, table_id: str, segment_id: str) -> np.ndarray:
-        key = (table_id, segment_id)
-        uids = self._uids.get(key)
-        if uids is None:
-            uids = seg.read_ids(seg.segment_dir(self.storage, table_id, segment_id), segment_id)
-            self._uids[key] = uids
-        return uids
 
     # ================================================================ WAL replay
     def _replay(self) -> None:
         assert self.wal is not None
         flush_lsn: dict[str, int] = {}
-        for c in self._meta.collections():
+        for c in self.meta.collections():
             flush_lsn[c["table_id"]] = int(c["flush_lsn"])
         # A flush writes one file per partition, then the collection's flush_lsn: if it crashed in
         # between, the files already written carry the LSN they cover (TableFiles.flush_lsn).
         part_lsn: dict[str, int] = defaultdict(int)
-        for f in self._meta.files_of_type(tuple(range(8))):
+        for f in self.meta.files_of_type(tuple(range(8))):
             part_lsn[f["table_id"]] = max(part_lsn[f["table_id"]], int(f["flush_lsn"]))
-        start = self._meta.global_lsn()
+        start = self.meta.global_lsn()
         replayed = 0
         for rec in self.wal.replay(after_lsn=start):
             if rec.name not in flush_lsn or rec.lsn <= flush_lsn[rec.name]:
@@ -489,7 +474,7 @@ class Store(MaintenanceMixin):
             if rec.kind == INSERT:
                 if rec.lsn <= part_lsn[rec.tag]:
                     continue
-                if rec.tag != rec.name and self._meta.table(rec.tag) is None:
+                if rec.tag != rec.name and self.meta.table(rec.tag) is None:
                     continue  # partition dropped since
                 self._buffers.setdefault(rec.name, CollectionBuffer()).add(rec.tag, rec.ids, rec.vectors, rec.lsn)
                 replayed += len(rec.ids)
@@ -505,160 +490,67 @@ class Store(MaintenanceMixin):
         if replayed:
             log.info("WAL replay: %d rows back in the insert buffer", replayed)
 
-    # ================================================================ reading
-    def _load(self, f: dict, coll: dict) -> LoadedSegment:
-        key = int(f["id"])
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        # one loader per file: a query arriving while the preload poller reads it waits for it
-        with self._loading_lock:
-            ev = self._loading.get(key)
-            mine = ev is None
-            if mine:
-                ev = self._loading[key] = threading.Event()
-        if not mine:
-            ev.wait(60)
-            cached = self.cache.peek(key)
-            if cached is not None:
-                return cached
-        try:
-            return self._read_segment(f, coll)
-        finally:
-            if mine:
-                with self._loading_lock:
-                    self._loading.pop(key, None)
-                ev.set()
+    # ================================================================ search
+    def search_snapshot(self, name: str) -> SearchSnapshot:
+        """What a search of ``name`` reads from the meta, in one query (kept while unchanged on MySQL).
 
-    def _read_segment(self, f: dict, coll: dict) -> LoadedSegment:
-        d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
-        binary = _binary(coll["metric_type"])
-        dim = int(coll["dimension"])
-        last: Exception | None = None
-        for attempt in range(4):  # another JuiceFS client may not list a just-renamed file yet
-            try:
-                ids = seg.read_ids(d, f["segment_id"])
-                deleted = seg.read_deleted(d)
-                index, vectors = None, None
-                if f["file_type"] == m.INDEX:
-                    from labkit.node.engine import SegmentIndex
-
-                    index = SegmentIndex.from_bytes(seg.read_index(d, f["file_id"])[1])
-                else:
-                    vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
-                break
-            except (FileNotFoundError, ValueError, MilvusError) as exc:
-                # MilvusError: SegmentIndex.from_bytes saw a truncated index (not yet complete here)
-                last = exc
-                time.sleep(0.05 * (attempt + 1))
-        else:
-            raise MilvusError(Code.FILE_NOT_FOUND, f"Segment file {f['id']} of {coll['table_id']} cannot be read: {last}")
-        loaded = LoadedSegment(
-            file_row_id=int(f["id"]), table_id=f["table_id"], segment_id=f["segment_id"], file_id=f["file_id"],
-            file_type=int(f["file_type"]), updated_time=int(f["updated_time"]), metric=int(coll["metric_type"]),
-            dim=dim, ids=ids, vectors=vectors, index=index, seg_dir=d,
-        )
-        loaded.set_deleted(deleted)
-        self.cache.put(loaded)
-        return loaded
-
-    def _files_for_search(self, name: str) -> tuple[dict, list[tuple[str, str]], list[dict]]:
-        """The collection's row, its (tag, table_id) pairs and its searchable files, fresh from the meta.
-
-        Files are those of every partition, ordered by id. A missing collection raises
-        COLLECTION_NOT_EXISTS. One query instead of four: the meta connection is pure-Python
-        pymysql behind a lock, and each query cost about as much as a small search.
-        On MySQL the rows of the last read are kept and, while one ``rowhash`` query finds the
-        same rows in the meta, reused without being read and decoded again.
+        A missing collection raises COLLECTION_NOT_EXISTS (4).
         """
-        source = (
-            "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id "
-            f"AND f.file_type IN ({', '.join(str(int(x)) for x in m.SEARCHABLE)}) "
-            "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s)"
-        )
-        args = [m.TABLE_TO_DELETE, name, name]
-        memo = self._search_memo
-        key = (name, None)
-        mysql = self._meta.dialect == "mysql"
-        kept = memo.get(key) if mysql else None
-        if kept is not None:
-            fp = self._meta._exec(f"SELECT {rowhash.select_sql(_SEARCH_EXPRS)} {source}", args, fetch=True)
-            if fp and rowhash.of_result(fp[0]) == kept[0]:
-                return kept[1]
-        for _attempt in (0, 1):
-            rows = self._meta._exec(f"SELECT {_SEARCH_SELECT} {source} ORDER BY t.id, f.id", args, fetch=True)
-            root = next((r for r in rows if r["table_id"] == name and not r["owner_table"]), None)
-            if root is not None:
-                break
-            memo.pop(key, None)
-            self._collection(name)  # raises COLLECTION_NOT_EXISTS with the usual wording
-        else:
-            raise MilvusError(Code.COLLECTION_NOT_EXISTS, f"Collection {name} does not exist.")
-        coll = {k: root[k] for k in _T_COLS}
-        parts = [(DEFAULT_TAG, name)]
-        files: list[dict] = []
-        for r in rows:
-            if r["owner_table"] == name and (r["partition_tag"], r["table_id"]) not in parts:
-                parts.append((r["partition_tag"], r["table_id"]))
-            if r["f_id"] is not None and (r["table_id"] == name or r["owner_table"] == name):
-                files.append({c: r[k] for k, c in _FILE_KEYS})
-        files.sort(key=lambda f: int(f["id"]))
-        found = (coll, parts, files)
-        if mysql:
-            if len(memo) >= _MEMO_MAX:
-                memo.clear()
-            memo[key] = (rowhash.of_rows([r[k] for k in _SEARCH_KEYS] for r in rows), found)
-        return found
+        if self._snapshots is None:
+            raise MilvusError(Code.UNEXPECTED_ERROR, "the store is not started")
+        return self._snapshots.read(name)
 
     def search(self, name: str, tags: list[str], queries: np.ndarray, topk: int, params: dict, *,
-               found: tuple[dict, list[tuple[str, str]], list[dict]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``found``: ``_files_for_search(name)`` already read for this request (saves a query)."""
-        from labkit.node import engine
+               snapshot: SearchSnapshot | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, ids), each (nq, topk), over the partitions whose tags match ``tags`` ([] = all).
 
-        coll, parts, all_files = found or self._files_for_search(name)
-        engine.check_search_params(int(coll["engine_type"]), params or {}, int(topk))
+        ``snapshot``: ``search_snapshot(name)`` already read for this request, whose ``topk`` and
+        ``params`` were checked against it (``validation.search_params``). Without one the store
+        reads it and checks them itself.
+        """
+        snap = snapshot or self._checked_snapshot(name, topk, params)
+        parts = snap.parts
         tables = _match_tags(name, parts, tags)
         tset = set(tables)
-        files = [f for f in all_files if f["table_id"] in tset]
+        files = snap.files_of(tset)
         if self.role == "ro":
             # merged-away, re-indexed or dropped files of these partitions: free their memory
             live = {int(f["id"]) for f in files}
             newest = max(live, default=0)  # newer rows may have been loaded by a concurrent search
-            self.cache.evict_where(lambda s: s.table_id in tset and s.file_row_id not in live and s.file_row_id <= newest)
-        return self._search_files(coll, files, queries, topk, params)
+            self.cache.evict_where(
+                lambda s: s.table_id in tset and s.file_row_id not in live and s.file_row_id <= newest)
+        return self._search_files(snap.collection, files, queries, topk, params)
 
     def search_in_files(self, name: str, file_ids: list[int], queries: np.ndarray, topk: int, params: dict, *,
-                        found: tuple[dict, list[tuple[str, str]], list[dict]] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``found``: ``_files_for_search(name)`` already read for this request."""
-        from labkit.node import engine
+                        snapshot: SearchSnapshot | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """As ``search``, over these TableFiles ids (FILE_NOT_FOUND if one is not searchable)."""
+        snap = snapshot or self._checked_snapshot(name, topk, params)
+        files = snap.files_by_id(file_ids)
+        return self._search_files(snap.collection, files, queries, topk, params)
 
-        wanted = sorted({int(i) for i in file_ids})
-        coll, _parts, files = found or self._files_for_search(name)
-        engine.check_search_params(int(coll["engine_type"]), params or {}, int(topk))
-        keep = set(wanted)
-        files = [f for f in files if int(f["id"]) in keep]
-        missing = sorted(set(wanted) - {int(f["id"]) for f in files})
-        if missing:
-            raise MilvusError(Code.FILE_NOT_FOUND, f"Files {missing} are not searchable files of collection {name}")
-        return self._search_files(coll, files, queries, topk, params)
+    def _checked_snapshot(self, name: str, topk: int, params: dict) -> SearchSnapshot:
+        snap = self.search_snapshot(name)
+        check.search_params(snap.index_type, topk, params or {})
+        return snap
 
-    def _search_files(self, coll: dict, files: list[dict], queries: np.ndarray, topk: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _search_files(self, coll: dict, files: list[dict], queries: np.ndarray, topk: int,
+                      params: dict) -> tuple[np.ndarray, np.ndarray]:
         metric = int(coll["metric_type"])
         q = np.ascontiguousarray(queries, dtype=np.uint8 if _binary(metric) else np.float32)
         if q.ndim == 1:
             q = q[None, :]
-        parts = [self._load(f, coll).search(q, int(topk), params or {}) for f in files]
+        parts = [self.segments.load(f, coll).search(q, int(topk), params or {}) for f in files]
         parts = [p for p in parts if p[1].shape[1] > 0]
         return topk_merge.merge(parts, int(topk), metric, nq=len(q))
 
     def get_vectors(self, name: str, ids: np.ndarray, tag: str = "") -> list[np.ndarray | None]:
-        coll = self._collection(name)
+        coll = self.collection(name)
         wanted = np.asarray(ids, dtype=np.int64)
         out: list[np.ndarray | None] = [None] * len(wanted)
-        tables = [self._partition_table(name, tag)] if tag else self._all_tables(name)
+        tables = [self._partition_table(name, tag)] if tag else self.tables(name)
         binary = _binary(coll["metric_type"])
-        for f in self._meta.files(tables):
-            s = self._load(f, coll)
+        for f in self.meta.files(tables):
+            s = self.segments.load(f, coll)
             where, offs = s.offsets_of(wanted)
             if where.size:
                 rows = s.vectors_at(offs, binary)
@@ -667,8 +559,8 @@ class Store(MaintenanceMixin):
         return out
 
     def list_ids_in_segment(self, name: str, segment_name: str) -> np.ndarray:
-        self._collection(name)
-        files = [f for f in self._meta.files(self._all_tables(name)) if f["segment_id"] == str(segment_name)]
+        self.collection(name)
+        files = [f for f in self.meta.files(self.tables(name)) if f["segment_id"] == str(segment_name)]
         if not files:
             raise MilvusError(Code.UNEXPECTED_ERROR, f"Segment {segment_name} does not exist in collection {name}")
         f = files[0]
@@ -680,23 +572,23 @@ class Store(MaintenanceMixin):
         return np.delete(ids, seg.read_deleted(d))
 
     def load(self, name: str, tags: list[str] | None = None) -> None:
-        coll = self._collection(name)
-        files = self._meta.files(self._match_tables(name, tags or []))
+        coll = self.collection(name)
+        files = self.meta.files(self._match_tables(name, tags or []))
         need = sum(int(f["file_size"]) for f in files if self.cache.peek(int(f["id"])) is None)
         if need > self.cache.capacity:
             raise MilvusError(Code.UNEXPECTED_ERROR, f"Cannot load collection {name} into cache: it needs {need} bytes, cache_size is {self.cache.capacity}")
         for f in files:
-            self._load(f, coll)
+            self.segments.load(f, coll)
 
     def release(self, name: str) -> None:
-        self._collection(name)
-        tables = set(self._all_tables(name))
+        self.collection(name)
+        tables = set(self.tables(name))
         self.cache.evict_where(lambda s: s.table_id in tables)
 
     def reload_segments(self, name: str, file_ids: list[int]) -> None:
         if self.role != "ro":
             return  # rw applies deletes to its cache at once; 1.1 ignores this outside ro cluster nodes
-        self._collection(name)
+        self.collection(name)
         for fid in file_ids:
             s = self.cache.peek(int(fid))
             if s is not None:

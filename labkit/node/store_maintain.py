@@ -1,23 +1,33 @@
-"""Index builds, merges, compaction, cleanup and the background threads of the Store (a mixin).
+"""Index builds, merges, compaction, cleanup, the background threads and ro preloading of a Store.
 
-Everything here runs on the rw node only (ro nodes start no threads). Heavy work (reading
-segments, building an index, writing merged files) happens outside the write lock, under
-``_build_lock`` (one at a time); the switch of TableFiles rows happens under the write lock in a
-single UPDATE, after deletes that arrived in between were carried over.
+``Maintenance(core)`` works through the small public ``StoreCore`` interface of the store. Merges,
+index builds and cleanup run on the rw node only; a ro node runs the preload poller (when
+configured). Heavy work (reading segments, building an index, writing merged files) happens
+outside the write lock, under the build lock (one at a time); the switch of TableFiles rows
+happens under the write lock in a single UPDATE, after deletes that arrived in between were
+carried over.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
-from labkit.node.cache import LoadedSegment
+from labkit.node import validation as check
+from labkit.node.cache import LoadedSegment, SegmentCache
+from labkit.node.loading import SegmentLoader
+from labkit.node.search_snapshot import SearchSnapshot
+from labkit.node.settings import StoreSettings
 
 log = logging.getLogger("labkit.node.store")
 
@@ -37,62 +47,133 @@ def _binary(metric: int) -> bool:
     return int(metric) >= 3
 
 
-class MaintenanceMixin:
-    """Mixed into ``Store``; uses its meta, cache, locks and helpers (``_collection`` ...)."""
+def file_type_for(coll: dict, nbytes: int, force_index: bool = False) -> int:
+    """RAW, or TO_INDEX when the collection has an index and the file is big enough (or ``force_index``)."""
+    if int(coll["engine_type"]) != FLAT and (force_index or nbytes >= int(coll["index_file_size"])):
+        return m.TO_INDEX
+    return m.RAW
+
+
+class StoreCore(Protocol):
+    """What maintenance uses of the store."""
+
+    settings: StoreSettings
+    storage: Path
+    cache: SegmentCache
+    segments: SegmentLoader
+    write_lock: threading.RLock  # buffers, flush, delete, meta commits
+
+    @property
+    def meta(self) -> m.Meta: ...
+    def collection(self, name: str) -> dict: ...  # the Tables row; COLLECTION_NOT_EXISTS if missing
+    def tables(self, name: str) -> list[str]: ...  # table_ids of the collection and its partitions
+    def list_collections(self) -> list[str]: ...
+    def writable(self) -> None: ...  # raises on a ro node
+    def flush(self, names: list[str] | None = None) -> None: ...
+    def flush_buffered(self) -> None: ...  # flush if any rows are buffered
+    def load(self, name: str, tags: list[str] | None = None) -> None: ...
+    def search_snapshot(self, name: str) -> SearchSnapshot: ...
+
+
+class Maintenance:
+    """Merges, index builds, compaction and cleanup of one store, and its background threads."""
+
+    def __init__(self, core: StoreCore) -> None:
+        self.core = core
+        self.interval = 1.0  # seconds between merge/index/cleanup passes (tests change it)
+        self._build_lock = threading.Lock()  # one merge / index build / compact at a time
+        self._failed_builds: set[tuple] = set()  # (file row id, engine_type, params) that failed
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def _meta(self) -> m.Meta:
+        return self.core.meta
+
+    # ================================================================ lifecycle
+    def start(self, role: str) -> None:
+        """rw: the auto flush and maintenance threads; ro: the preload poller (when configured)."""
+        self._stop.clear()
+        if role == "rw":
+            self._spawn(self._flush_loop, "auto-flush")
+            self._spawn(self._maintain_loop, "maintain")
+        elif self.core.settings.preload:
+            self._spawn(self._preload_loop, "preload")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        self._threads.clear()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=target, name=f"store-{name}", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def preload_configured(self) -> None:
+        """Load the collections named by ``preload_collection`` (``*``: all)."""
+        names = [n.strip() for n in (self.core.settings.preload_collection or "").split(",") if n.strip()]
+        if "*" in names:
+            names = self.core.list_collections()
+        for name in names:
+            try:
+                self.core.load(name)
+            except MilvusError as exc:
+                log.warning("preload_collection %s: %s", name, exc.reason)
 
     # ================================================================ indexes
     def describe_index(self, name: str) -> tuple[int, dict]:
-        c = self._collection(name)
+        c = self.core.collection(name)
         return int(c["engine_type"]), json.loads(c["index_params"] or "{}")
 
     def create_index(self, name: str, index_type: int, params: dict) -> None:
-        from labkit.node import engine
-
-        self._writable()
-        coll = self._collection(name)
-        engine.check_index_params(int(index_type), int(coll["metric_type"]), int(coll["dimension"]), params or {})
+        self.core.writable()
+        coll = self.core.collection(name)
+        check.index_params(int(index_type), int(coll["metric_type"]), int(coll["dimension"]), params or {})
         with self._build_lock:
-            with self._lock:
-                coll = self._collection(name)
+            with self.core.write_lock:
+                coll = self.core.collection(name)
                 same = int(coll["engine_type"]) == int(index_type) and json.loads(coll["index_params"] or "{}") == (params or {})
                 if not same:
                     self._drop_index_locked(name)
-                    for t in self._all_tables(name):
+                    for t in self.core.tables(name):
                         self._meta.update_table(t, engine_type=int(index_type), index_params=params or {})
-                self._flush_locked([name])
+                self.core.flush([name])
             if int(index_type) == FLAT:
                 return
             self._merge_collection(name, force=True)
-            with self._lock:
-                raw = [f for f in self._meta.files(self._all_tables(name), (m.RAW,)) if int(f["row_count"]) >= BUILD_MIN_ROWS]
+            with self.core.write_lock:
+                raw = [f for f in self._meta.files(self.core.tables(name), (m.RAW,))
+                       if int(f["row_count"]) >= BUILD_MIN_ROWS]
                 self._meta.update_files([f["id"] for f in raw], file_type=m.TO_INDEX)
             self._build_pending(name)
 
     def drop_index(self, name: str) -> None:
-        self._writable()
-        with self._build_lock, self._lock:
-            self._collection(name)
+        self.core.writable()
+        with self._build_lock, self.core.write_lock:
+            self.core.collection(name)
             self._drop_index_locked(name)
-            for t in self._all_tables(name):
+            for t in self.core.tables(name):
                 self._meta.update_table(t, engine_type=FLAT, index_params={})
 
     def _drop_index_locked(self, name: str) -> None:
-        tables = self._all_tables(name)
+        tables = self.core.tables(name)
         idx = self._meta.files(tables, (m.INDEX, m.NEW_INDEX))
         back = self._meta.files(tables, (m.BACKUP, m.TO_INDEX))
         self._meta.set_file_types({**{int(f["id"]): m.TO_DELETE for f in idx}, **{int(f["id"]): m.RAW for f in back}})
         gone = {int(f["id"]) for f in idx}
-        self.cache.evict_where(lambda s: s.file_row_id in gone)
+        self.core.cache.evict_where(lambda s: s.file_row_id in gone)
 
     def _build_pending(self, name: str | None = None) -> int:
         """Build indexes of TO_INDEX files with enough rows; returns how many were built."""
         built = 0
-        names = [name] if name else self.list_collections()
+        names = [name] if name else self.core.list_collections()
         for cname in names:
             coll = self._meta.table(cname)
             if coll is None or int(coll["engine_type"]) == FLAT:
                 continue
-            for f in self._meta.files(self._all_tables(cname), (m.TO_INDEX,)):
+            for f in self._meta.files(self.core.tables(cname), (m.TO_INDEX,)):
                 key = (int(f["id"]), coll["engine_type"], coll["index_params"])
                 if int(f["row_count"]) < BUILD_MIN_ROWS or self._stop.is_set():
                     continue
@@ -112,7 +193,7 @@ class MaintenanceMixin:
 
         binary = _binary(coll["metric_type"])
         dim = int(coll["dimension"])
-        d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
+        d = seg.segment_dir(self.core.storage, f["table_id"], f["segment_id"])
         vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
         itype, params = int(coll["engine_type"]), json.loads(coll["index_params"] or "{}")
         file_id = str(m.ids.take())
@@ -126,7 +207,7 @@ class MaintenanceMixin:
         except Exception:
             self._meta.update_files([row_id], file_type=m.TO_DELETE)
             raise
-        with self._lock:
+        with self.core.write_lock:
             now = self._meta.table(coll["table_id"])
             cur = self._meta.files_by_id([f["id"]])
             if (now is None or int(now["engine_type"]) != itype or json.loads(now["index_params"] or "{}") != params
@@ -135,14 +216,14 @@ class MaintenanceMixin:
                 return 0
             self._meta.update_files([row_id], file_size=size, row_count=cur[0]["row_count"])
             self._meta.set_file_types({row_id: m.INDEX, int(f["id"]): m.BACKUP})
-            self.cache.evict(int(f["id"]))
+            self.core.cache.evict(int(f["id"]))
             loaded = LoadedSegment(
                 file_row_id=row_id, table_id=f["table_id"], segment_id=f["segment_id"], file_id=file_id,
                 file_type=m.INDEX, updated_time=m.now_us(), metric=int(coll["metric_type"]), dim=dim,
-                ids=self._segment_uids(f["table_id"], f["segment_id"]), index=index, seg_dir=d,
+                ids=self.core.segments.uids(f["table_id"], f["segment_id"]), index=index, seg_dir=d,
             )
             loaded.set_deleted(seg.read_deleted(d))
-            self.cache.put(loaded)
+            self.core.cache.put(loaded)
         return 1
 
     # ================================================================ merge / compact
@@ -159,7 +240,7 @@ class MaintenanceMixin:
             return 0
         limit = int(coll["index_file_size"])
         merges = 0
-        for table_id in self._all_tables(name):
+        for table_id in self.core.tables(name):
             small = [f for f in self._meta.files([table_id], (m.RAW,)) if int(f["file_size"]) < limit]
             buckets: dict[int, list[dict]] = defaultdict(list)
             for f in small:
@@ -183,15 +264,15 @@ class MaintenanceMixin:
         return self._rewrite(coll, table_id, group, force_index=False)
 
     def compact(self, name: str, threshold: float = 0.1) -> None:
-        self._writable()
+        self.core.writable()
         with self._build_lock:
-            coll = self._collection(name)
+            coll = self.core.collection(name)
             rebuilt = False
-            for f in self._meta.files(self._all_tables(name)):
+            for f in self._meta.files(self.core.tables(name)):
                 if int(f["file_size"]) == 0:
                     continue
-                d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
-                n = len(self._segment_uids(f["table_id"], f["segment_id"]))
+                d = seg.segment_dir(self.core.storage, f["table_id"], f["segment_id"])
+                n = len(self.core.segments.uids(f["table_id"], f["segment_id"]))
                 gone = seg.read_deleted(d).size
                 if n and gone / n > threshold:
                     group = self._meta.files([f["table_id"]], (m.RAW, m.TO_INDEX, m.INDEX, m.BACKUP))
@@ -215,9 +296,9 @@ class MaintenanceMixin:
         vecs, idss, maps = [], [], []
         start = 0
         for f in sources:
-            d = seg.segment_dir(self.storage, table_id, f["segment_id"])
+            d = seg.segment_dir(self.core.storage, table_id, f["segment_id"])
             v = seg.read_vectors(d, f["segment_id"], width, binary)
-            ids = self._segment_uids(table_id, f["segment_id"])
+            ids = self.core.segments.uids(table_id, f["segment_id"])
             keep = np.ones(len(ids), dtype=bool)
             keep[seg.read_deleted(d)] = False
             newpos = np.full(len(ids), -1, dtype=np.int64)
@@ -238,9 +319,9 @@ class MaintenanceMixin:
                 table_id=table_id, segment_id=file_id, file_id=file_id, engine_type=int(coll["engine_type"]),
                 file_type=m.NEW_MERGE, file_size=0, row_count=0, flush_lsn=lsn,
             )
-            nd = seg.segment_dir(self.storage, table_id, file_id)
+            nd = seg.segment_dir(self.core.storage, table_id, file_id)
             seg.write_raw(nd, file_id, vectors, ids)
-        with self._lock:
+        with self.core.write_lock:
             cur = {int(r["id"]): r for r in self._meta.files_by_id([f["id"] for f in sources])}
             if any(int(f["id"]) not in cur or cur[int(f["id"])]["file_type"] != f["file_type"] for f in sources):
                 if row_id:
@@ -251,52 +332,51 @@ class MaintenanceMixin:
                 late_arr = np.unique(np.concatenate(late)).astype(np.int32) if late else np.empty(0, np.int32)
                 if late_arr.size:
                     seg.write_deleted(nd, late_arr)
-                ftype = self._file_type_for(coll, vectors.nbytes, force_index=force_index)
+                ftype = file_type_for(coll, vectors.nbytes, force_index=force_index)
                 self._meta.update_files([row_id], file_size=int(vectors.nbytes), row_count=len(ids) - int(late_arr.size))
-                self._cache_raw(coll, row_id, table_id, file_id, ftype, ids, vectors, late_arr)
+                self.core.segments.cache_written(coll, row_id, table_id, file_id, ftype, ids, vectors,
+                                                 late_arr)
             self._meta.set_file_types({**{i: m.TO_DELETE for i in retired}, **({row_id: ftype} if row_id else {})})
             gone = set(retired)
-            self.cache.evict_where(lambda s: s.file_row_id in gone)
+            self.core.cache.evict_where(lambda s: s.file_row_id in gone)
         return 1
 
     # ================================================================ cleanup
-    def _clean_shadow_files(self) -> None:
+    def clean_shadow_files(self) -> None:
         """At start (rw): unfinished NEW / NEW_MERGE / NEW_INDEX rows of a crashed run go away."""
         shadow = self._meta.files_of_type((m.NEW, m.NEW_MERGE, m.NEW_INDEX))
         self._meta.update_files([f["id"] for f in shadow], file_type=m.TO_DELETE, updated_time=0)
 
     def _cleanup(self, force: bool = False) -> int:
-        cutoff = m.now_us() - int(self.settings.file_cleanup_timeout * 1e6)
+        cutoff = m.now_us() - int(self.core.settings.file_cleanup_timeout * 1e6)
         removed = 0
-        with self._lock:
+        with self.core.write_lock:
             for f in self._meta.files_of_type((m.TO_DELETE,)):
                 if not force and int(f["updated_time"]) > cutoff:
                     continue
-                d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
+                d = seg.segment_dir(self.core.storage, f["table_id"], f["segment_id"])
                 if f["file_id"] != f["segment_id"]:
                     seg.remove_index(d, f["file_id"])
                 else:
                     seg.remove_segment(d)
-                    self._uids.pop((f["table_id"], f["segment_id"]), None)
+                    self.core.segments.forget(f["table_id"], f["segment_id"])
                 self._meta.delete_files([f["id"]])
                 removed += 1
         return removed
 
     # ================================================================ background threads
     def _flush_loop(self) -> None:
-        interval = float(self.settings.auto_flush_interval)
+        interval = float(self.core.settings.auto_flush_interval)
         while not self._stop.wait(interval if interval > 0 else 1.0):
             if interval <= 0:
                 continue
             try:
-                with self._lock:
-                    if self._buffers:
-                        self._flush_locked(None)
+                self.core.flush_buffered()
             except Exception:  # noqa: BLE001 - keep the loop alive; the next tick retries
                 log.exception("auto flush failed")
 
     def _maintain_loop(self) -> None:
-        while not self._stop.wait(self.maintenance_interval):
+        while not self._stop.wait(self.interval):
             try:
                 self.maintain()
             except Exception:  # noqa: BLE001
@@ -306,7 +386,7 @@ class MaintenanceMixin:
         """One pass of merge, index build and cleanup (what the background thread runs)."""
         merged = built = 0
         with self._build_lock:
-            for name in self.list_collections():
+            for name in self.core.list_collections():
                 if self._stop.is_set():
                     break
                 merged += self._merge_collection(name)
@@ -315,7 +395,7 @@ class MaintenanceMixin:
         return {"merged": merged, "built": built, "removed": removed}
 
     def _preload_loop(self) -> None:
-        while not self._stop.wait(self.settings.preload_interval):
+        while not self._stop.wait(self.core.settings.preload_interval):
             try:
                 self.preload_new()
             except Exception:  # noqa: BLE001
@@ -327,14 +407,14 @@ class MaintenanceMixin:
         live: set[int] = set()
         fresh: set[str] = set()
         for coll in self._meta.collections():
-            files = self._meta.files(self._all_tables(coll["table_id"]))
+            files = self._meta.files(self.core.tables(coll["table_id"]))
             live.update(int(f["id"]) for f in files)
             for f in files:
                 if self._stop.is_set():
                     return loaded
-                if self.cache.peek(int(f["id"])) is None:
+                if self.core.cache.peek(int(f["id"])) is None:
                     try:
-                        self._load(f, coll)
+                        self.core.segments.load(f, coll)
                         loaded += 1
                         fresh.add(coll["table_id"])
                     except MilvusError:
@@ -343,10 +423,10 @@ class MaintenanceMixin:
         # segment and the list ready (otherwise it re-reads the list: ~1 ms of a ~6 ms search).
         for name in fresh:
             try:
-                self._files_for_search(name)
+                self.core.search_snapshot(name)
             except MilvusError:
                 pass  # dropped meanwhile: the next search reports it
         # merged away or dropped; ids above the newest one read here may be rows a search just loaded
         newest = max(live, default=0)
-        self.cache.evict_where(lambda s: s.file_row_id not in live and s.file_row_id <= newest)
+        self.core.cache.evict_where(lambda s: s.file_row_id not in live and s.file_row_id <= newest)
         return loaded

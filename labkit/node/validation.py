@@ -172,3 +172,27 @@ def entity_ids(id_array: np.ndarray) -> np.ndarray:
         raise MilvusError(Code.ILLEGAL_ARGUMENT,
                           f"Input id array size cannot exceed: {GET_BY_ID_LIMIT} (got {id_array.size}).")
     return id_array
+
+
+def search_params(index_type: int, k: int, params: dict | Iterable) -> tuple[int, dict]:
+    """The one check of a search's topk and parameters, against the collection's index type.
+
+    topk range (-> 10), then ``params``: a dict, or a request's ``extra_params`` pairs whose JSON is
+    read first (-> 5), then the index type's own parameters (``engine.check_search_params`` -> 5).
+    Returns ``(topk, params)``.
+    """
+    from labkit.node import engine
+
+    k = topk(k)
+    if not isinstance(params, dict):
+        params = json_params(params, "search params")
+    engine.check_search_params(int(index_type), params, k)
+    return k, params
+
+
+def index_params(index_type: int, metric: int, dim: int, params: dict) -> dict:
+    """The one check of CreateIndex's parameters for the collection (``engine.check_index_params``)."""
+    from labkit.node import engine
+
+    engine.check_index_params(int(index_type), int(metric), int(dim), params)
+    return params

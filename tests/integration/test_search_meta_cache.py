@@ -9,9 +9,7 @@ import uuid
 import numpy as np
 import pytest
 
-from labkit.milvus import fingerprint as rowhash
 from labkit.milvus.status import MilvusError
-from labkit.node import store as store_mod
 
 pytestmark = pytest.mark.integration
 DIM = 16
@@ -38,31 +36,29 @@ def test_reader_reuses_its_file_list_only_while_the_meta_rows_are_unchanged(pair
     ids = w.insert("c", "", x[:2000], None)
     pids = w.insert("c", "pé", x[2000:], None)
     w.flush()
-    first = r._files_for_search("c")
-    assert r._files_for_search("c") is first  # unchanged rows: the kept list, not a new read
-    fp = r.meta._exec(
-        f"SELECT {rowhash.select_sql(store_mod._SEARCH_EXPRS)} FROM Tables t LEFT JOIN TableFiles f "
-        "ON f.table_id = t.table_id AND f.file_type IN (1, 2, 3) "
-        "WHERE t.state <> 1 AND (t.table_id = 'c' OR t.owner_table = 'c')", fetch=True)
-    assert rowhash.of_result(fp[0]) == r._search_memo[("c", None)][0]  # MySQL and Python agree
+    first = r.search_snapshot("c")
+    assert r.search_snapshot("c") is first  # unchanged rows: the kept snapshot, not a new read
+    assert first.fingerprint is not None
+    assert r.meta.search_fingerprint("c") == first.fingerprint  # MySQL and Python agree
+    assert [t for t, _ in first.parts] == ["_default", "pé"]
 
     y = _rand(500, seed=1)
     more = w.insert("c", "", y, None)
     w.flush()  # between two searches of the reader
     _, got = r.search("c", [], y[:3], 1, {})
     assert got[:, 0].tolist() == more[:3].tolist()
-    assert r._files_for_search("c") is not first
+    assert r.search_snapshot("c") is not first
     _, got = r.search("c", ["pé"], x[2000:2002], 1, {})
     assert got[:, 0].tolist() == pids[:2].tolist()
-    root_files = [f["id"] for f in r._files_for_search("c")[2] if f["table_id"] == "c"]
+    root_files = [f["id"] for f in r.search_snapshot("c").files if f["table_id"] == "c"]
     _, got = r.search_in_files("c", root_files[:1], x[:2], 1, {})
     assert got[:, 0].tolist() == ids[:2].tolist()
 
-    kept = r._files_for_search("c")
-    w.delete("c", ids[:1])  # rewrites the file's row (row_count, updated_time): the kept list is stale
-    again = r._files_for_search("c")
+    kept = r.search_snapshot("c")
+    w.delete("c", ids[:1])  # rewrites the file's row (row_count, updated_time): the kept snapshot is stale
+    again = r.search_snapshot("c")
     assert again is not kept
-    assert [f["row_count"] for f in again[2]] != [f["row_count"] for f in kept[2]]
+    assert [f["row_count"] for f in again.files] != [f["row_count"] for f in kept.files]
 
     w.drop_collection("c")
     with pytest.raises(MilvusError) as err:

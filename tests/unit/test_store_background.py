@@ -38,7 +38,7 @@ def _rand(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _types(st: Store, name: str) -> list[int]:
-    return sorted(f["file_type"] for f in st.meta.files(st._all_tables(name), tuple(range(8))))
+    return sorted(f["file_type"] for f in st.meta.files(st.tables(name), tuple(range(8))))
 
 
 def test_merge_small_raw_segments(store, tmp_path):
@@ -86,7 +86,7 @@ def test_index_build_states(store):
     assert store.describe_index("c") == (2, {"nlist": 32})
     assert _types(store, "c") == [m.RAW, m.INDEX, m.TO_DELETE, m.TO_DELETE, m.BACKUP]
     store.maintain()  # cleanup timeout 0: the merge sources go
-    files = store.meta.files(store._all_tables("c"), tuple(range(8)))
+    files = store.meta.files(store.tables("c"), tuple(range(8)))
     by_type = {f["file_type"]: f for f in files}
     assert by_type[m.INDEX]["segment_id"] == by_type[m.BACKUP]["segment_id"]
     assert by_type[m.INDEX]["row_count"] == 5050

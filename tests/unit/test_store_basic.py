@@ -33,7 +33,7 @@ def _rand(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
 
 
 def _files(st: Store, name: str, types=tuple(range(8))) -> list[dict]:
-    return st.meta.files(st._all_tables(name), types)
+    return st.meta.files(st.tables(name), types)
 
 
 def _code(fn, *args) -> Code:

@@ -58,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             if not rest or rest[0] not in BENCHES:
                 print(f"Choose a benchmark: {', '.join(BENCHES)}.", file=sys.stderr)
                 return 2
-            return int(_resolve(BENCHES[rest[0]])(rest[1:]) or 0)
+            from labkit.bench import results_only_on_stdout
+
+            with results_only_on_stdout():  # progress lines never mix with the JSON
+                return int(_resolve(BENCHES[rest[0]])(rest[1:]) or 0)
         if command not in COMMANDS:
             print(f"Unknown command {command!r}.\n\n{_usage()}", file=sys.stderr)
             return 2

@@ -1,0 +1,112 @@
+"""Segments in memory: loading TableFiles rows from the storage path into the LRU cache.
+
+One loader per file at a time (a query arriving while the preload poller reads a file waits for it),
+retries while another JuiceFS client does not list a just-renamed file yet, and the segment id lists
+kept for deletes and merges.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from labkit.milvus.status import Code, MilvusError
+from labkit.node import meta as m
+from labkit.node import segments as seg
+from labkit.node.cache import LoadedSegment, SegmentCache
+from labkit.node.validation import BINARY_METRICS
+
+
+class SegmentLoader:
+    def __init__(self, storage: Path, cache: SegmentCache) -> None:
+        self.storage = storage
+        self.cache = cache
+        self._uids: dict[tuple[str, str], np.ndarray] = {}  # (table_id, segment_id) -> ids
+        self._loading: dict[int, threading.Event] = {}
+        self._loading_lock = threading.Lock()
+
+    def load(self, f: dict, coll: dict) -> LoadedSegment:
+        """The file ``f`` (a TableFiles row) of collection row ``coll``, from the cache or the storage."""
+        key = int(f["id"])
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        with self._loading_lock:
+            ev = self._loading.get(key)
+            mine = ev is None
+            if mine:
+                ev = self._loading[key] = threading.Event()
+        if not mine:
+            ev.wait(60)
+            cached = self.cache.peek(key)
+            if cached is not None:
+                return cached
+        try:
+            return self._read(f, coll)
+        finally:
+            if mine:
+                with self._loading_lock:
+                    self._loading.pop(key, None)
+                ev.set()
+
+    def _read(self, f: dict, coll: dict) -> LoadedSegment:
+        d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
+        binary = int(coll["metric_type"]) in BINARY_METRICS
+        dim = int(coll["dimension"])
+        last: Exception | None = None
+        for attempt in range(4):  # another JuiceFS client may not list a just-renamed file yet
+            try:
+                ids = seg.read_ids(d, f["segment_id"])
+                deleted = seg.read_deleted(d)
+                index, vectors = None, None
+                if f["file_type"] == m.INDEX:
+                    from labkit.node.engine import SegmentIndex
+
+                    index = SegmentIndex.from_bytes(seg.read_index(d, f["file_id"])[1])
+                else:
+                    vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
+                break
+            except (FileNotFoundError, ValueError, MilvusError) as exc:
+                # MilvusError: SegmentIndex.from_bytes saw a truncated index (not yet complete here)
+                last = exc
+                time.sleep(0.05 * (attempt + 1))
+        else:
+            raise MilvusError(Code.FILE_NOT_FOUND,
+                              f"Segment file {f['id']} of {coll['table_id']} cannot be read: {last}")
+        loaded = LoadedSegment(
+            file_row_id=int(f["id"]), table_id=f["table_id"], segment_id=f["segment_id"],
+            file_id=f["file_id"], file_type=int(f["file_type"]), updated_time=int(f["updated_time"]),
+            metric=int(coll["metric_type"]), dim=dim, ids=ids, vectors=vectors, index=index, seg_dir=d,
+        )
+        loaded.set_deleted(deleted)
+        self.cache.put(loaded)
+        return loaded
+
+    def cache_written(self, coll: dict, row_id: int, table_id: str, file_id: str, ftype: int,
+                      ids: np.ndarray, vectors: np.ndarray, deleted: np.ndarray | None) -> None:
+        """The writer already holds a new raw segment's arrays: cache them instead of re-reading."""
+        self._uids[(table_id, file_id)] = ids
+        loaded = LoadedSegment(
+            file_row_id=row_id, table_id=table_id, segment_id=file_id, file_id=file_id, file_type=ftype,
+            updated_time=m.now_us(), metric=int(coll["metric_type"]), dim=int(coll["dimension"]), ids=ids,
+            vectors=vectors, seg_dir=seg.segment_dir(self.storage, table_id, file_id),
+        )
+        if deleted is not None and deleted.size:
+            loaded.set_deleted(deleted)
+        self.cache.put(loaded)
+
+    def uids(self, table_id: str, segment_id: str) -> np.ndarray:
+        """The segment's user ids (all rows, deleted ones too), read once and kept."""
+        key = (table_id, segment_id)
+        uids = self._uids.get(key)
+        if uids is None:
+            uids = seg.read_ids(seg.segment_dir(self.storage, table_id, segment_id), segment_id)
+            self._uids[key] = uids
+        return uids
+
+    def forget(self, table_id: str, segment_id: str) -> None:
+        """The segment's files are removed: drop its kept ids."""
+        self._uids.pop((table_id, segment_id), None)
