@@ -228,7 +228,6 @@ def _build_base(client, mirror: str, want: str, say: Callable[[str], None]) -> N
 
 
 def _build_derived(client, name: str, want: str) -> None:
-    import docker
 
     short = _short(name)
     with tempfile.TemporaryDirectory(prefix=f"ctx-{short}-", dir=engines.docker_home()) as tmp:
@@ -244,13 +243,50 @@ def _build_derived(client, name: str, want: str) -> None:
                 shutil.copy(src, dest)
             shutil.copy(pip_ca_bundle(), ctx / "pip-ca.crt")
             buildargs = {"LAB_DEPS": " ".join(LAB_DEPS), "PYMILVUS": PYMILVUS}
-        try:
-            client.images.build(path=str(ctx), tag=name, network_mode="host", rm=True, forcerm=True,
-                                labels={"labkit.inputs": want}, buildargs=buildargs, pull=False)
-        except docker.errors.BuildError as exc:
-            lines = [str(c.get("stream", c.get("error", ""))).rstrip() for c in exc.build_log]
-            tail = "\n".join(x for x in lines if x)[-1500:]
-            raise LabError(f"Building {name} failed: {exc.msg}\n{tail}") from None
+        _docker_build(client, ctx, name, want, buildargs)
+
+
+def _docker_build(client, ctx: Path, name: str, want: str, buildargs: dict[str, str]) -> None:
+    import docker
+
+    try:
+        client.images.build(path=str(ctx), tag=name, network_mode="host", rm=True, forcerm=True,
+                            labels={"labkit.inputs": want}, buildargs=buildargs, pull=False)
+    except docker.errors.BuildError as exc:
+        lines = [str(c.get("stream", c.get("error", ""))).rstrip() for c in exc.build_log]
+        tail = "\n".join(x for x in lines if x)[-1500:]
+        raise LabError(f"Building {name} failed: {exc.msg}\n{tail}") from None
+
+
+def build_custom(name: str, dockerfile: Path, files: dict[str, bytes],
+                 say: Callable[[str], None] = print) -> float | None:
+    """Build image ``name`` FROM the local base (host network), unless its inputs are unchanged.
+
+    ``files``: extra build-context files (name -> content). Returns the build seconds, or None
+    when the cached image was current.
+    """
+    eng = engines.ensure()
+    client = eng.client(timeout=1800)
+    mirror = debian_mirror()
+    ca = pip_ca_bundle().read_bytes()
+    want = _digest(inputs(BASE, mirror), dockerfile.read_bytes(), ca,
+                   *(k.encode() + v for k, v in sorted(files.items())))
+    if _current(client, name, want):
+        say(f"{name}: up to date")
+        return None
+    say(f"{name}: building ...")
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ctx-", dir=engines.docker_home()) as tmp:
+        ctx = Path(tmp)
+        shutil.copy(dockerfile, ctx / "Dockerfile")
+        (ctx / "pip-ca.crt").write_bytes(ca)
+        for fname, content in files.items():
+            (ctx / fname).write_bytes(content)
+        _docker_build(client, ctx, name, want, {})
+    client.images.prune(filters={"dangling": True})
+    seconds = round(time.monotonic() - t0, 1)
+    say(f"{name}: built in {seconds} s")
+    return seconds
 
 
 def present(which: str | None = None) -> dict[str, bool]:
