@@ -23,7 +23,7 @@ from labkit.lab import images
 from labkit.lab.services import containers
 from labkit.nb.artifacts import artifacts_dir
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.binder]
 
 IMAGE = "labkit/binder-sim:latest"
 MEMORY = 2 * 1024**3
