@@ -19,8 +19,8 @@ from labkit.lab import images
 
 
 @pytest.fixture(scope="session")
-def engine() -> Iterator[engines.Engine]:
-    """An answering engine; a dockerd this session started is stopped (by PID) at the end."""
+def engine_session() -> Iterator[engines.Engine]:
+    """An answering engine; if none answered before the session, labkit's dockerd is stopped (by PID) at the end."""
     found = engines.find()
     started = False
     if found is None:
@@ -34,8 +34,14 @@ def engine() -> Iterator[engines.Engine]:
         engines.stop_managed()
 
 
+@pytest.fixture
+def engine(engine_session: engines.Engine) -> engines.Engine:
+    """The engine, answering now (`labkit down` stops labkit's own dockerd once it is idle)."""
+    return engines.ensure()
+
+
 @pytest.fixture(scope="session")
-def local_images(engine: engines.Engine) -> Iterator[dict]:
+def local_images(engine_session: engines.Engine) -> Iterator[dict]:
     """The local image set (cached per machine); LABKIT_IMAGES=local for the session."""
     result = images.build(say=lambda m: print(f"[images] {m}", file=sys.stderr, flush=True))
     print("[images] " + json.dumps(result), file=sys.stderr)

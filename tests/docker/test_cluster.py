@@ -46,7 +46,7 @@ def _recall(client, name: str, ids: list[int], data: np.ndarray, queries: np.nda
 @pytest.fixture(scope="module")
 def up(docker_home):
     """`labkit up --cluster --backend docker --ro 2`, and the data every test checks."""
-    eng = engines.find()
+    eng = engines.ensure()
     volumes_before = {v.name for v in eng.client().volumes.list()}
     proc = labkit("up", "--cluster", "--backend", "docker", "--ro", "2", home=docker_home)
     assert proc.returncode == 0, proc.stdout + proc.stderr

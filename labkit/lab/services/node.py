@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
+from labkit.lab import engine as engines
 from labkit.lab import images, procs
 from labkit.lab.services import containers
 from labkit.lab.services.base import Service, ServiceStatus, register
@@ -236,8 +237,6 @@ class DockerNode(_NodeBase):
                 and server_version("127.0.0.1", port) is not None)
 
     def ensure(self) -> dict[str, Any]:
-        from labkit.lab import engine as engines
-
         rec = self.record
         wanted_role = self.options.get("role", rec.get("role", "rw"))
         client = engines.ensure().client()
@@ -282,8 +281,6 @@ class DockerNode(_NodeBase):
         return rec
 
     def stop(self, purge: bool = False) -> None:
-        from labkit.lab import engine as engines
-
         eng = engines.find()
         if eng is not None:
             containers.remove(eng.client(), self._container())
@@ -294,8 +291,6 @@ class DockerNode(_NodeBase):
             self.state.record(self.name, pid=None, stopped=True)
 
     def status(self) -> ServiceStatus:
-        from labkit.lab import engine as engines
-
         rec = self.record
         eng = engines.find()
         box = containers.get(eng.client(), self._container()) if eng else None

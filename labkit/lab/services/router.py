@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
+from labkit.lab import engine as engines
 from labkit.lab import images, procs
 from labkit.lab.services import containers
 from labkit.lab.services.base import Service, ServiceStatus, register
@@ -236,8 +237,6 @@ class DockerRouter(LocalRouter):
         return bool(port) and router_version("127.0.0.1", port) is not None
 
     def ensure(self) -> dict[str, Any]:
-        from labkit.lab import engine as engines
-
         rec = self.record
         client = engines.ensure().client()
         box = containers.get(client, self._container())
@@ -267,8 +266,6 @@ class DockerRouter(LocalRouter):
         return rec
 
     def stop(self, purge: bool = False) -> None:
-        from labkit.lab import engine as engines
-
         eng = engines.find()
         if eng is not None:
             containers.remove(eng.client(), self._container())
@@ -278,8 +275,6 @@ class DockerRouter(LocalRouter):
             self.state.record(self.name, pid=None, stopped=True)
 
     def status(self) -> ServiceStatus:
-        from labkit.lab import engine as engines
-
         rec = self.record
         eng = engines.find()
         box = containers.get(eng.client(), self._container()) if eng else None
