@@ -8,6 +8,8 @@ Settings, from the environment or from a KEY=VALUE file named by ``LABKIT_CLUSTE
     LABKIT_CLUSTER_RO=host:port,host:port    the ro Milvus nodes (optional)
     LABKIT_CLUSTER_MYSQL=mysql://user:password@host:port/milvus    Milvus's meta_uri (optional)
     LABKIT_CLUSTER_REDIS=redis://:password@host:port/1              JuiceFS META-URL (optional)
+    LABKIT_CLUSTER_STORAGE=/root/jfs/milvus   this machine's view of storage.path (optional; the
+                                             JuiceFS folder holding db/), given to node records
 
 With ``LABKIT_CLUSTER_ROUTER`` set, ``cluster.start_node`` / ``start_router`` hand out these
 addresses (as records ``cluster.connect`` takes) and start nothing; ``stop_node`` stops nothing.
@@ -53,6 +55,11 @@ class ExistingCluster:
     meta_uri: str | None = None
     redis_url: str | None = None
     source: str = "environment"
+    storage_path: str | None = None
+
+    def __post_init__(self) -> None:
+        for rec in ([self.rw] if self.rw else []) + self.ro:
+            rec["storage_path"] = self.storage_path
 
     def node(self, name: str, role: str) -> dict[str, Any]:
         """The record of node ``name`` ("rw", "ro1", "ro2", ...); a clear error if the cluster has none."""
@@ -121,4 +128,4 @@ def load(env: Mapping[str, str] | None = None) -> ExistingCluster | None:
         rw=_record("rw", "node", values[f"{PREFIX}RW"], "rw") if values.get(f"{PREFIX}RW") else None,
         ro=[_record(f"ro{i}", "node", t, "ro") for i, t in enumerate(ro_list, 1)],
         meta_uri=values.get(f"{PREFIX}MYSQL") or None, redis_url=values.get(f"{PREFIX}REDIS") or None,
-        source=source)
+        source=source, storage_path=values.get(f"{PREFIX}STORAGE") or None)

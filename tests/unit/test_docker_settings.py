@@ -47,9 +47,11 @@ def test_existing_cluster_settings(tmp_path: Path) -> None:
     f = tmp_path / "c.env"
     f.write_text("LABKIT_CLUSTER_ROUTER=10.0.0.5:19530\nLABKIT_CLUSTER_RO=10.0.0.6:19530, 10.0.0.7:19530\n"
                  "LABKIT_CLUSTER_MYSQL=mysql://root:p%40ss@10.0.0.5:3306/milvus\n")
-    ext = existing.load({"LABKIT_CLUSTER_FILE": str(f), "LABKIT_CLUSTER_RW": "10.0.0.5:19531"})
+    ext = existing.load({"LABKIT_CLUSTER_FILE": str(f), "LABKIT_CLUSTER_RW": "10.0.0.5:19531",
+                         "LABKIT_CLUSTER_STORAGE": "/root/jfs/milvus"})
     assert ext is not None and ext.router["port"] == 19530 and ext.rw["host"] == "10.0.0.5"
     assert [r["name"] for r in ext.ro] == ["ro1", "ro2"] and ext.node("ro2", "ro")["host"] == "10.0.0.7"
+    assert ext.node("rw", "rw")["storage_path"] == "/root/jfs/milvus" and ext.source.startswith("file")
     assert ext.mysql_params() == {"host": "10.0.0.5", "port": 3306, "user": "root", "password": "p@ss",
                                   "database": "milvus"}
     with pytest.raises(LabError, match="ro3 is not one of them"):
