@@ -55,7 +55,10 @@ def render(argv: list[str], env_names: list[str]) -> str:
 
 def docker_run_line(spec: RunSpec, name: str) -> str:
     """The ``docker run`` line equivalent to ``run(spec)`` (secrets as ``-e NAME``)."""
-    argv = ["docker", "run", "-d", "--name", name, "--network", "host", "--restart", "on-failure:3"]
+    argv = ["docker", "run", "-d", "--name", name, "--network", "host", "--restart", "on-failure:3", "--init"]
+    if spec.health_port:
+        argv += ["--health-cmd", f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{spec.health_port}'",
+                 "--health-interval", "2s"]
     for key in sorted(spec.secret_env):
         argv += ["-e", key]
     for key, value in spec.env.items():

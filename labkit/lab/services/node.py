@@ -305,10 +305,7 @@ class DockerNode(_NodeBase):
                              version is not None, detail)
 
     def commands(self) -> list[str]:
-        p = self._paths()
+        """The ``docker run`` line (the config file is written only by ``ensure``)."""
         port = self.record.get("port") or self._port()
         storage = Path(self.record.get("storage_path") or self.state.home / "mounts" / self.name / "jfs" / "milvus")
-        p["conf"].parent.mkdir(parents=True, exist_ok=True)
-        # inside the container the paths are the image's defaults
-        p["conf"].write_text(self.render(port, self.IN, self.IN / "wal", self.IN / "logs"))
         return [self.state.mask(containers.docker_run_line(self.spec(port, storage / "db"), self._container()))]
