@@ -107,8 +107,12 @@ def status(argv: list[str]) -> int:
         _print(lab, json.dumps({"home": str(lab.home), "fuse": not banner, "warning": banner or None,
                                 "services": [r.as_dict() for r in rows]}, indent=2))
         return 0
+    ext_line = _existing_line()
+    if ext_line:
+        _print(lab, ext_line)
     if not rows:
-        _print(lab, f"No lab services are recorded in {lab.home}; run `labkit up`.")
+        if not ext_line:
+            _print(lab, f"No lab services are recorded in {lab.home}; run `labkit up`.")
         return 0
     _print(lab, table(rows))
     if banner:
@@ -116,6 +120,20 @@ def status(argv: list[str]) -> int:
     if any(r.backend == "docker" for r in rows):
         _print(lab, _engine_line())
     return 0
+
+
+def _existing_line() -> str:
+    """One line about the cluster named by LABKIT_CLUSTER_* settings ("" when none is set)."""
+    from labkit.lab import existing
+
+    ext = existing.load()
+    if ext is None:
+        return ""
+    check = ext.check()
+    parts = [f"{k} {'ok' if v else 'DOWN'}" + (f" (Milvus {v})" if isinstance(v, str) else "")
+             for k, v in check.items()]
+    return (f"Existing cluster from {ext.source}: router {ext.router['host']}:{ext.router['port']}; "
+            + ", ".join(parts))
 
 
 def _engine_line() -> str:

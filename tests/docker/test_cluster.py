@@ -135,6 +135,10 @@ def test_existing_cluster_settings_start_nothing(up, tmp_path, monkeypatch) -> N
     conn.close()
     with pytest.raises(Exception, match="ro3 is not one of them"):
         cluster.start_node(other, "ro3", role="ro")
+    status = labkit("status", home=tmp_path / "other-home",
+                    env={"LABKIT_CLUSTER_FILE": str(settings), "LABKIT_CLUSTER_REDIS": lab.redis_url()})
+    assert status.returncode == 0 and "Existing cluster from file" in status.stdout, status.stdout
+    assert "router ok (Milvus 1.1" in status.stdout and "mysql ok" in status.stdout and "DOWN" not in status.stdout
 
 
 def test_down_leaves_nothing_and_plain_up_restores(up) -> None:
