@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from labkit.lab import images
+from labkit.lab import engine, images
 
 
 def cli(argv: list[str]) -> int:
@@ -16,7 +16,12 @@ def cli(argv: list[str]) -> int:
     sub.add_parser("list", help="which images of the chosen set (LABKIT_IMAGES) are on the engine")
     args = p.parse_args(argv)
     if args.action == "build":
-        result = images.build(say=lambda msg: print(f"[images] {msg}", flush=True), force=args.force)
+        running_before = engine.find() is not None
+        try:
+            result = images.build(say=lambda msg: print(f"[images] {msg}", flush=True), force=args.force)
+        finally:
+            if not running_before:  # labkit's own dockerd, started for this build: stop it (images stay)
+                engine.stop_managed()
         print(json.dumps(result, indent=2))
         return 0
     found = images.present()

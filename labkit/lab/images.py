@@ -203,8 +203,10 @@ def _build_base(client, mirror: str, want: str, say: Callable[[str], None]) -> N
         rootfs, tar = work / "rootfs", work / "rootfs.tar"
         log = engines.docker_home() / "debootstrap.log"
         say(f"debootstrap --variant=minbase {SUITE} from {mirror}")
+        # packages apt already downloaded on this machine are reused (and new ones kept there)
+        cache = ["--cache-dir=/var/cache/apt/archives"] if Path("/var/cache/apt/archives").is_dir() else []
         with open(log, "wb") as out:
-            rc = subprocess.run([debootstrap, "--variant=minbase", SUITE, str(rootfs), mirror], stdout=out,
+            rc = subprocess.run([debootstrap, "--variant=minbase", *cache, SUITE, str(rootfs), mirror], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=1200).returncode
         if rc != 0:
             from labkit.lab.procs import tail
