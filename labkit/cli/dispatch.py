@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
            "also the nodes and the router"),
     "status": ("labkit.cli.lab:status", "table of the lab's services, addresses, PIDs and health"),
     "down": ("labkit.cli.lab:down", "stop everything and unmount (--purge also deletes data)"),
+    "logs": ("labkit.cli.lab:logs", "the last lines a service logged (container log or log file)"),
     "images": ("labkit.cli.images", "build the local container images (labkit images build)"),
     "export": ("labkit.cli.export", "write a multi-host docker-compose set (labkit export compose --hosts N OUT/)"),
     "run": ("labkit.cli.run", "execute all notebooks in order; outputs and figures to artifacts/"),

@@ -160,6 +160,33 @@ def down(argv: list[str]) -> int:
     return 0
 
 
+def logs(argv: list[str]) -> int:
+    p = _parser("logs", "The last lines a service logged: its container's log, or its log file.")
+    p.add_argument("name", help="service name as `labkit status` shows it (mysql, rw, ro1, router, ...)")
+    p.add_argument("-n", "--lines", type=int, default=40, help="how many lines (default 40)")
+    args = p.parse_args(argv)
+    lab = Lab(args.home)
+    rec = lab.state.get(args.name)
+    if rec is None:
+        raise LabError(f"No service named {args.name!r} is recorded in {lab.home}; see `labkit status`.")
+    if rec.get("container"):
+        from labkit.lab import engine
+        from labkit.lab.services import containers
+
+        eng = engine.find()
+        box = containers.get(eng.client(), rec["container"]) if eng else None
+        if box is None:
+            raise LabError(f"{args.name} has no container now (stopped); its files are under {lab.home}.")
+        _print(lab, containers.logs(box, args.lines))
+        return 0
+    if not rec.get("log"):
+        raise LabError(f"{args.name} keeps no log file.")
+    from labkit.lab import procs
+
+    _print(lab, procs.tail(rec["log"], args.lines))
+    return 0
+
+
 def _stop_idle_engine() -> None:
     """Stop labkit's own dockerd once no container is left on it (its images stay cached)."""
     from labkit.lab import engine

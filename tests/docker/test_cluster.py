@@ -82,6 +82,8 @@ def test_containers_bind_mounts_and_status(up) -> None:
     rows = [line for line in status.stdout.splitlines() if line.split()[:1] and line.split()[0] in recs]
     assert len(rows) >= 6 and all(" ok" in r for r in rows), status.stdout
     assert "Docker engine" in status.stdout
+    node_log = labkit("logs", "rw", "-n", "50", home=up["home"])
+    assert node_log.returncode == 0 and "Milvus 1.1 lab node (rw) listening" in node_log.stdout, node_log.stdout
 
 
 def test_pymilvus_through_the_router_container_recall_1(up) -> None:
