@@ -41,16 +41,17 @@ def engine(engine_session: engines.Engine) -> engines.Engine:
 
 
 @pytest.fixture(scope="session")
-def local_images(engine_session: engines.Engine) -> Iterator[dict]:
-    """The local image set (cached per machine); LABKIT_IMAGES=local for the session."""
+def local_images(engine_session: engines.Engine) -> dict:
+    """The local image set (built once per machine, then cached)."""
     result = images.build(say=lambda m: print(f"[images] {m}", file=sys.stderr, flush=True))
     print("[images] " + json.dumps(result), file=sys.stderr)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LABKIT_IMAGES", "local")
-    try:
-        yield result
-    finally:
-        mp.undo()
+    return result
+
+
+@pytest.fixture(autouse=True)
+def _local_image_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LABKIT_IMAGES=local for each docker test only (other tests see the default, real)."""
+    monkeypatch.setenv("LABKIT_IMAGES", "local")
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,8 @@ def test_registry_knows_both_backends_and_refuses_others(tmp_path: Path) -> None
         get_service("mysql", "k8s", LabState(tmp_path))
 
 
-def test_docker_commands_are_exact_and_never_carry_passwords(tmp_path: Path) -> None:
+def test_docker_commands_are_exact_and_never_carry_passwords(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LABKIT_IMAGES", raising=False)  # the default set: the article's real images
     st = LabState(tmp_path)
     svc = get_service("mysql", "docker", st, "mysql", port=None)
     (line,) = svc.commands()
