@@ -21,7 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("labkit.cli.lab:logs", "the last lines a service logged (container log or log file)"),
     "images": ("labkit.cli.images", "build the local container images (labkit images build)"),
     "export": ("labkit.cli.export", "write a multi-host docker-compose set (labkit export compose --hosts N OUT/)"),
-    "run": ("labkit.cli.run", "execute all notebooks in order; outputs and figures to artifacts/"),
+    "run": ("labkit.cli.run", "execute the notebooks in order; record, report, compare (artifacts/)"),
+    "compare": ("labkit.cli.compare", "compare two runs: every metric with a verdict; exit 3 if worse"),
     "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query"),
 }
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from labkit.milvus.enums import is_binary
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
 from labkit.node.cache import LoadedSegment, SegmentCache
-from labkit.node.validation import BINARY_METRICS
 
 
 class SegmentLoader:
@@ -54,7 +54,7 @@ class SegmentLoader:
 
     def _read(self, f: dict, coll: dict) -> LoadedSegment:
         d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
-        binary = int(coll["metric_type"]) in BINARY_METRICS
+        binary = is_binary(coll["metric_type"])
         dim = int(coll["dimension"])
         last: Exception | None = None
         for attempt in range(4):  # another JuiceFS client may not list a just-renamed file yet

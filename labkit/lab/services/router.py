@@ -26,25 +26,10 @@ from labkit.lab import engine as engines
 from labkit.lab import images, procs
 from labkit.lab.services import containers
 from labkit.lab.services.base import Service, ServiceStatus, register
+from labkit.lab.services.node import server_version
+from labkit.milvus.defaults import DEFAULT_PORT
 
-DEFAULT_PORT = 19530
 EXPECT = "labkit.router"
-
-
-def router_version(host: str, port: int, timeout: float = 2.0) -> str | None:
-    """The router's answer to ``server_version()`` (the rw node's version), or None."""
-    try:
-        from milvus import Milvus
-
-        client = Milvus(host, port, pool="SingletonThread", wait_timeout=timeout, try_connect=False,
-                        pre_ping=False)
-        try:
-            status, version = client.server_version(timeout=timeout)
-        finally:
-            client.close()
-        return version if status.OK() else None
-    except Exception:
-        return None
 
 
 def _listening(host: str, port: int) -> bool:
@@ -177,7 +162,7 @@ class LocalRouter(Service):
         rec = self.record
         host, port = rec.get("host", "127.0.0.1"), rec.get("port")
         alive = procs.alive(rec.get("pid"), EXPECT)
-        version = router_version(host, int(port)) if alive and port else None
+        version = server_version(host, int(port)) if alive and port else None
         if version:
             detail = f"Mishards role, rw {rec.get('woserver', '?')}, Milvus {version}"
         else:
@@ -234,7 +219,7 @@ class DockerRouter(LocalRouter):
 
     def _healthy(self, rec: dict[str, Any]) -> bool:
         port = int(rec.get("port") or 0)
-        return bool(port) and router_version("127.0.0.1", port) is not None
+        return bool(port) and server_version("127.0.0.1", port) is not None
 
     def ensure(self) -> dict[str, Any]:
         rec = self.record
@@ -258,7 +243,7 @@ class DockerRouter(LocalRouter):
             # port first: pymilvus logs every failed attempt, so it is asked once the router listens
             containers.wait_ready(box, lambda: _listening("127.0.0.1", port), 60,
                                   f"Router container {self._container()}")
-            containers.wait_ready(box, lambda: router_version("127.0.0.1", port, timeout=10) is not None, 30,
+            containers.wait_ready(box, lambda: server_version("127.0.0.1", port, timeout=10) is not None, 30,
                                   f"Router container {self._container()} (answering)", interval=1)
         except LabError:
             containers.remove(client, self._container())
@@ -279,7 +264,7 @@ class DockerRouter(LocalRouter):
         eng = engines.find()
         box = containers.get(eng.client(), self._container()) if eng else None
         st = containers.state(box) if box is not None else {"running": False, "pid": None}
-        version = router_version("127.0.0.1", int(rec["port"])) if st["running"] and rec.get("port") else None
+        version = server_version("127.0.0.1", int(rec["port"])) if st["running"] and rec.get("port") else None
         detail = (f"Mishards role, rw {rec.get('woserver', '?')}, ro {rec.get('read_nodes') or '-'}, "
                   f"container {self._container()}, {rec.get('image', '?')}") if box is not None else "no container"
         return ServiceStatus(self.name, self.kind, self.backend, f"127.0.0.1:{rec.get('port')}", st["pid"],
