@@ -85,8 +85,8 @@ def test_binder_postbuild_and_notebooks_in_2gb_without_fuse(engine, local_images
         containers.remove(client, name)
     sim = repo / ".sim"
     run_log = (sim / "run.log").read_text(errors="replace") if (sim / "run.log").exists() else ""
-    summary_path = sim / "artifacts" / "run_summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else []
+    run_record = sim / "artifacts" / "run.json"  # `labkit run`'s record of this run
+    summary = json.loads(run_record.read_text()).get("notebooks", []) if run_record.exists() else []
     peak = int((sim / "peak_bytes").read_text()) if (sim / "peak_bytes").exists() else None
     result = {"image_build_seconds": built, "peak_memory_mib": round(peak / 2**20) if peak else None,
               "memory_limit_mib": MEMORY // 2**20, "oom_killed": oom, "exit_code": exit_code,
