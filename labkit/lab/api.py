@@ -19,9 +19,9 @@ from labkit.lab.state import LabState
 
 # storage services in start order; `down` stops in the reverse of STOP_ORDER's position
 STORAGE = ("objectstore", "mysql", "redis", "juicefs")
-STOP_ORDER = ("router", "node", "mount", "juicefs", "redis", "mysql", "objectstore")
+STOP_ORDER = ("router", "node", "pushgateway", "mount", "juicefs", "redis", "mysql", "objectstore")
 # what `down --purge` deletes inside the lab home (never the home itself if other files live there)
-PURGE_ITEMS = ("mysql", "redis", "objects", "mounts", "shared", "nodes", "routers", "docker",
+PURGE_ITEMS = ("mysql", "redis", "objects", "mounts", "shared", "nodes", "routers", "docker", "pushgateway",
                "juicefs-format.log", "state.json", ".state.lock", "state.tmp")
 
 

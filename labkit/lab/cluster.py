@@ -25,7 +25,9 @@ def start_node(lab: Any, name: str, role: str = "rw", preload: bool = False, bac
     """Start (or find healthy) node ``name``; returns its state record (host, port, pid, ...).
 
     ``overrides``: port, cache_size ("4GB"), insert_buffer_size, auto_flush_interval,
-    preload_poll_interval, storage_path / meta_uri (instead of the lab's mount / MySQL).
+    preload_poll_interval, storage_path / meta_uri (instead of the lab's mount / MySQL),
+    metrics=True (push Milvus metrics to the lab's Pushgateway, started if needed),
+    http=True (serve Milvus 1.1's REST API on a free port, recorded as ``http_port``).
     """
     if role not in {"rw", "ro"}:
         raise ValueError(f"role must be 'rw' or 'ro', not {role!r}")
@@ -35,6 +37,11 @@ def start_node(lab: Any, name: str, role: str = "rw", preload: bool = False, bac
     svc = get_service("node", backend, state=_state(lab), name=name, lab=lab, role=role, preload=preload,
                       **overrides)
     return svc.ensure()
+
+
+def start_pushgateway(lab: Any) -> dict[str, Any]:
+    """Start (or find healthy) the lab's Prometheus Pushgateway; its record has the port nodes push to."""
+    return get_service("pushgateway", "local", state=_state(lab)).ensure()
 
 
 def stop_node(lab: Any, name: str, purge: bool = False) -> None:
@@ -53,7 +60,8 @@ def nodes(lab: Any) -> list[dict[str, Any]]:
 
 
 def start_router(lab: Any, backend: str = "local", name: str = "router", **opts: Any) -> dict[str, Any]:
-    """Start the Mishards-compatible router in front of the recorded nodes (the router service's options)."""
+    """Start the Mishards-compatible router in front of the recorded nodes (the router service's options:
+    woserver, hosts, bind, metrics=True to push its counters to the lab's Pushgateway, ...)."""
     ext = existing()
     if ext is not None:
         return ext.router

@@ -48,7 +48,8 @@ def architecture_layout(ro_nodes: int = 2, fuse: bool = True) -> tuple[list[Box]
         Box("redis", "Redis\nJuiceFS metadata", width / 2 - 2.0, 1.0, 3.2, 0.9, "store"),
         Box("objects", "object store\n(file dir or S3 emulator)", width / 2 + 2.0, 1.0, 3.4, 0.9, "store"),
     ]
-    arrows = [("client", "router")]
+    # the router reads the file lists from MySQL (SQLALCHEMY_DATABASE_URI) to split searches by file
+    arrows = [("client", "router"), ("router", "mysql")]
     for i, node in enumerate(nodes):
         x = step * (i + 0.5)
         role = "rw" if node == "rw" else "ro"

@@ -53,7 +53,8 @@ def setting_rows(status: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The volume's format settings worth showing (secrets are never in `juicefs status`)."""
     s = status.get("Setting", {})
     keys = ["Name", "UUID", "Storage", "Bucket", "BlockSize", "Compression", "TrashDays", "MetaVersion"]
-    return [{"setting": k, "value": s.get(k)} for k in keys if k in s]
+    units = {"BlockSize": "BlockSize (KiB)", "TrashDays": "TrashDays (days)"}
+    return [{"setting": units.get(k, k), "value": s.get(k)} for k in keys if k in s]
 
 
 def segment_files(storage_path: str | os.PathLike[str], collection: str) -> list[dict[str, Any]]:
@@ -112,6 +113,17 @@ def service_commands(lab: Any, kind: str) -> list[str]:
     return [lab.state.mask(line) for line in lines]
 
 
+def service_command(lab: Any, name: str) -> str:
+    """The shell command behind one recorded service (e.g. node ``rw``), secrets masked."""
+    from labkit.lab.services.base import get_service
+
+    rec = lab.state.get(name) or {}
+    if not rec:
+        raise LabError(f"No service named {name!r} is recorded in {lab.home}; start it first.")
+    svc = get_service(rec["kind"], rec.get("backend", "local"), lab.state, name=name)
+    return lab.state.mask(" ".join(svc.commands()))
+
+
 def mount_rows(mounts: Mapping[str, str | os.PathLike[str]]) -> list[dict[str, Any]]:
     """node -> its data directory, with the filesystem type /proc/mounts reports for it."""
     table = {}
@@ -168,8 +180,8 @@ def mysql_grants(params: Mapping[str, Any]) -> list[str]:
 
 
 def router_topology(client: Any) -> list[dict[str, Any]]:
-    """What the router sees (Cmd ``conn_stats``): the rw node and each read node, live or suspended."""
-    status, text = client._cmd("conn_stats")
+    """What the router sees (Cmd ``labkit_topology``): the rw node and each read node, live or suspended."""
+    status, text = client._cmd("labkit_topology")
     if not status.OK():
         raise LabError(f"The router did not report its topology: {status.message}")
     topo = json.loads(text)

@@ -56,15 +56,21 @@ def check_status(status: Any, what: str) -> None:
         raise LabError(f"{what} failed: Status(code={status.code}, message={status.message!r}).")
 
 
-def fresh_collection(client: Any, name: str, dim: int, index_file_size: int = 1024, metric: str = "L2") -> None:
-    """Drop ``name`` if it exists, then create it: each notebook run starts from the same state."""
-    from milvus import MetricType
-
+def drop_if_exists(client: Any, name: str) -> bool:
+    """Drop collection ``name`` if it exists (and wait until it is gone); True if it existed."""
     status, exists = client.has_collection(name)
     check_status(status, f"has_collection({name!r})")
     if exists:
         check_status(client.drop_collection(name), f"drop_collection({name!r})")
         _wait(lambda: not client.has_collection(name)[1], f"drop of {name}")
+    return bool(exists)
+
+
+def fresh_collection(client: Any, name: str, dim: int, index_file_size: int = 1024, metric: str = "L2") -> None:
+    """Drop ``name`` if it exists, then create it: each notebook run starts from the same state."""
+    from milvus import MetricType
+
+    drop_if_exists(client, name)
     param = {"collection_name": name, "dimension": dim, "index_file_size": index_file_size,
              "metric_type": getattr(MetricType, metric)}
     check_status(client.create_collection(param), f"create_collection({name!r})")
@@ -132,10 +138,11 @@ def wait_for(fetch: Any, ready: Any, timeout: float = 15.0, interval: float = 0.
         time.sleep(interval)
 
 
-def retry_search(client: Any, name: str, topk: int, queries: np.ndarray, attempts: int = 5) -> tuple[Any, Any]:
+def retry_search(client: Any, name: str, topk: int, queries: np.ndarray, attempts: int = 5,
+                 params: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """``client.search`` retried while a just-started node is still joining (status not OK)."""
     for i in range(attempts):
-        status, results = client.search(name, topk, np.asarray(queries).tolist())
+        status, results = client.search(name, topk, np.asarray(queries).tolist(), params=params or {})
         if status.OK() or i == attempts - 1:
             return status, results
         time.sleep(1.0)

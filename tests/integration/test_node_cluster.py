@@ -277,7 +277,7 @@ def test_bad_input_codes_and_node_survives(rw_client, coll):
     assert rw_client.create_index(coll, IndexType.IVF_PQ, {"nlist": 16, "m": 5}).code == 7
     assert rw_client.create_index(coll, IndexType.IVF_SQ8H, {"nlist": 16}).code == 8
     assert rw_client.create_index(coll, IndexType.RNSG, {"search_length": 45, "out_degree": 50,
-                                                         "candidate_pool_size": 300, "knng": 100}).code == 8
+                                                         "candidate_pool_size": 300, "knng": 301}).code == 5
     assert rw_client.create_index(coll, IndexType.IVF_FLAT, {"nlist": 16}).OK()
     assert rw_client.search(coll, 1, x[:1].tolist(), params={})[0].code == 5  # nprobe missing
     assert rw_client.search(coll, 1, x[:1].tolist(), params={"nprobe": 0})[0].code == 5

@@ -94,3 +94,15 @@ def test_status_table() -> None:
     lines = table(rows).splitlines()
     assert lines[0].split() == ["SERVICE", "KIND", "BACKEND", "ADDRESS", "PID", "HEALTH"]
     assert "ok (accepting logins)" in lines[1] and "DOWN (not mounted)" in lines[2] and " - " in lines[2]
+
+
+def test_node_cache_defaults_fit_small_machines(monkeypatch):
+    from labkit.lab.services import node as node_service
+    from labkit.node import config_rules
+
+    monkeypatch.setattr(config_rules, "total_memory", lambda: 2 << 30)  # a Binder-sized container
+    cache, buffer = node_service.default_sizes()
+    assert (cache, buffer) == ("512MB", "256MB")
+    config_rules.check("cache", "cache_size", cache, {"cache": {"insert_buffer_size": buffer}})  # 1.1 accepts
+    monkeypatch.setattr(config_rules, "total_memory", lambda: 24 << 30)
+    assert node_service.default_sizes() == ("4GB", "1GB")

@@ -209,3 +209,15 @@ def test_load_release_and_cache_info(store):
     store.load("c")
     info = store.cache_info()
     assert len(info["segments"]) == 1 and info["bytes"] >= 100 * DIM * 4 and info["capacity"] == 64 << 20
+
+
+def test_cache_insert_data_decides_whether_a_flush_fills_the_cache(store, tmp_path):
+    store.create_collection("c", DIM, 1, 1)
+    store.insert("c", "", _rand(100), None)
+    store.flush()
+    assert store.cache_info()["bytes"] == 0  # 1.1's default: cache.cache_insert_data false
+    store.settings.cache_insert_data = True  # what set_config cache.cache_insert_data true changes
+    store.insert("c", "", _rand(100, seed=1), None)
+    store.flush()
+    assert store.cache_info()["bytes"] >= 100 * DIM * 4
+    assert store.count("c") == 200

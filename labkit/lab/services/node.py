@@ -74,6 +74,17 @@ def answers_as(host: str, port: int, pid: int) -> bool:
     return node_info(host, port, 1.0).get("pid") == pid
 
 
+def default_sizes() -> tuple[str, str]:
+    """The template's cache 4GB + insert buffer 1GB when they fit this machine's memory, else a quarter and
+    an eighth of it: 1.1 refuses to start when their sum reaches the memory (or cgroup) limit (Binder)."""
+    from labkit.node.config_rules import total_memory
+
+    total = total_memory()
+    if (4 << 30) + (1 << 30) < total:
+        return "4GB", "1GB"
+    return f"{total // 4 >> 20}MB", f"{total // 8 >> 20}MB"
+
+
 class _NodeBase(Service):
     kind = "node"
 
@@ -119,18 +130,46 @@ class _NodeBase(Service):
                 return port
         return procs.free_port(None, avoid=used)
 
-    def render(self, port: int, storage_path: Path, wal_path: Path, logs_path: Path) -> str:
-        from labkit.node.config import render_server_config
+    def render(self, port: int, storage_path: Path, wal_path: Path, logs_path: Path,
+               existing: str | None = None) -> str:
+        """The node's server_config.yaml. With ``existing`` (the file from an earlier start), what an
+        operator changed there (by hand or by set_config) is kept; only what the lab decides (role,
+        addresses, paths, metadata, metrics, and options given explicitly) is written over it."""
+        from labkit.node.config import render_server_config, update_yaml_text
 
         o = self.options
+        metric_port = o.get("metric_port")
+        if existing is not None:
+            lab_keys: dict[str, dict[str, Any]] = {
+                "cluster": {"enable": bool(o.get("cluster", True)), "role": o.get("role", "rw")},
+                "general": {"meta_uri": self._meta_uri()},
+                "network": {"bind.address": o.get("address", "127.0.0.1"), "bind.port": port,
+                            "http.enable": bool(o.get("http_port")), "http.port": o.get("http_port") or 19121},
+                "storage": {"path": str(storage_path)},
+                "wal": {"path": str(wal_path)},
+                "logs": {"path": str(logs_path), "log_to_stdout": True},
+                "metric": {"enable": bool(metric_port), "port": metric_port or 9091},
+            }
+            for opt, (section, key) in {"cache_size": ("cache", "cache_size"),
+                                        "insert_buffer_size": ("cache", "insert_buffer_size"),
+                                        "auto_flush_interval": ("storage", "auto_flush_interval"),
+                                        "preload": ("cache", "preload_new_segments"),
+                                        "preload_poll_interval": ("cache", "preload_poll_interval")}.items():
+                if o.get(opt) is not None:
+                    lab_keys.setdefault(section, {})[key] = o[opt]
+            return update_yaml_text(existing, lab_keys)
         return render_server_config(
             role=o.get("role", "rw"), meta_uri=self._meta_uri(), storage_path=str(storage_path),
             wal_path=str(wal_path), port=port, cluster=bool(o.get("cluster", True)),
             preload=bool(o.get("preload", False)), address=o.get("address", "127.0.0.1"),
-            logs_path=str(logs_path), cache_size=str(o.get("cache_size", "4GB")),
-            insert_buffer_size=str(o.get("insert_buffer_size", "1GB")),
+            logs_path=str(logs_path), cache_size=str(o.get("cache_size") or default_sizes()[0]),
+            insert_buffer_size=str(o.get("insert_buffer_size") or default_sizes()[1]),
             auto_flush_interval=o.get("auto_flush_interval", 1),
-            preload_poll_interval=o.get("preload_poll_interval", 0.2))
+            preload_poll_interval=o.get("preload_poll_interval", 0.2),
+            http_enable=bool(o.get("http_port")), http_port=int(o.get("http_port") or 19121),
+            metric_enable=bool(metric_port), metric_port=int(metric_port or 9091),
+            # the lab also keeps every record in node.log (the process's output), beside logs/milvus-*.log
+            log_to_stdout=True)
 
     def url(self) -> str:
         rec = self.record
@@ -155,6 +194,12 @@ class LocalNode(_NodeBase):
         if rec.get("pid") and procs.alive(rec.get("pid"), EXPECT):
             procs.stop(rec["pid"], expect=EXPECT)  # alive but not answering, or another role: restart
         self.options.setdefault("role", wanted_role)
+        if self.options.get("metrics") and not self.options.get("metric_port"):
+            from labkit.lab.services.base import get_service
+
+            self.options["metric_port"] = get_service("pushgateway", "local", state=self.state).ensure()["port"]
+        if self.options.get("http") and not self.options.get("http_port"):
+            self.options["http_port"] = rec.get("http_port") or procs.free_port(19121)
         p = self._paths()
         storage, mount = self._storage_root()
         storage.mkdir(parents=True, exist_ok=True)
@@ -167,11 +212,13 @@ class LocalNode(_NodeBase):
         return self.state.record(
             self.name, kind=self.kind, backend=self.backend, role=self.options["role"], host=host, port=port,
             pid=pid, config_path=str(p["conf"]), storage_path=str(storage), mount=str(mount) if mount else None,
-            wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)))
+            wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)),
+            http_port=self.options.get("http_port"), metric_port=self.options.get("metric_port"))
 
     def _spawn(self, port: int, storage: Path, p: dict[str, Path]) -> int:
         """Start the node on ``port`` and wait until it (this PID) answers as Milvus 1.1."""
-        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"]))
+        existing = p["conf"].read_text() if p["conf"].exists() else None
+        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"], existing))
         pid = procs.spawn([sys.executable, "-m", "labkit.node", "--config", str(p["conf"])], log=p["log"])
         try:
             procs.wait_until(lambda: answers_as("127.0.0.1", port, pid), timeout=60,
@@ -253,7 +300,8 @@ class DockerNode(_NodeBase):
 
     def _start(self, client, port: int, p: dict[str, Path], storage: Path, mount: Path | None,
                db: Path) -> dict[str, Any]:
-        p["conf"].write_text(self.render(port, self.IN, self.IN / "wal", self.IN / "logs"))
+        existing = p["conf"].read_text() if p["conf"].exists() else None  # keeps an operator's edits
+        p["conf"].write_text(self.render(port, self.IN, self.IN / "wal", self.IN / "logs", existing))
         spec = self.spec(port, db)
         images.require(spec.image)
         box = containers.run(client, spec, self._container(), self.state.home, self.name)

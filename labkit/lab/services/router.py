@@ -63,8 +63,13 @@ class LocalRouter(Service):
             return str(o["sqlalchemy_uri"])
         if o.get("meta_uri"):
             uri = str(o["meta_uri"])
+            if uri.startswith("sqlite://"):  # the rw node's <storage.path>/db/meta.sqlite, as Mishards's example
+                storage = self._rw_record().get("storage_path")
+                if not storage:
+                    raise LabError("sqlite metadata: start the rw node first (its storage path holds meta.sqlite).")
+                return f"sqlite:///{Path(storage) / 'db' / 'meta.sqlite'}"
             if not uri.startswith("mysql://"):
-                raise LabError(f"The router needs MySQL metadata; {uri.split(':', 1)[0]} is not supported.")
+                raise LabError(f"The router needs MySQL or sqlite metadata; {uri.split(':', 1)[0]} is not supported.")
             return "mysql+pymysql://" + uri[len("mysql://"):] + "?charset=utf8mb4"
         lab = o.get("lab")
         if lab is None:
@@ -79,6 +84,12 @@ class LocalRouter(Service):
         if ":" not in entry:
             raise LabError(f"{entry!r} is neither a running node's name nor host:port.")
         return entry
+
+    def _rw_record(self) -> dict[str, Any]:
+        for rec in self.state.services().values():
+            if rec.get("kind") == "node" and rec.get("role") == "rw" and procs.alive(rec.get("pid")):
+                return rec
+        return {}
 
     def _woserver(self) -> str:
         if self.options.get("woserver"):
@@ -106,6 +117,14 @@ class LocalRouter(Service):
             env["DISCOVERY_STATIC_HOSTS_FILE"] = str(hosts_file)
         else:
             env["DISCOVERY_CLASS_NAME"] = "labkit"
+        if o.get("bind"):  # multi-host use: 0.0.0.0 or this host's address (the lab default stays loopback)
+            env["SERVER_BIND"] = str(o["bind"])
+        if o.get("metrics") and not o.get("pushgateway"):  # the lab's Pushgateway, started if needed
+            from labkit.lab.services.base import get_service
+
+            o["pushgateway"] = f"127.0.0.1:{get_service('pushgateway', 'local', state=self.state).ensure()['port']}"
+        if o.get("pushgateway"):  # host:port: the router pushes its counters there (labkit)
+            env["PUSHGATEWAY"] = str(o["pushgateway"])
         return env
 
     def set_hosts(self, hosts: list[str]) -> list[str]:
@@ -143,7 +162,8 @@ class LocalRouter(Service):
         # the env file is the whole config: drop inherited Mishards variables that would override it
         clean = {k: "" for k in env if k in os.environ}
         pid = procs.spawn(cmd, log=p["log"], env=clean or None)
-        host = "127.0.0.1"
+        bind = str(self.options.get("bind") or "127.0.0.1")
+        host = "127.0.0.1" if bind in {"0.0.0.0", "::", ""} else bind
         try:
             procs.wait_until(lambda: _listening(host, port), timeout=30, what=f"Router {self.name}",
                              pid=pid, log=p["log"])
