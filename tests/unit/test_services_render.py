@@ -11,7 +11,7 @@ from labkit.errors import LabError
 from labkit.lab.api import Lab, _order
 from labkit.lab.services import juicefs as jfs
 from labkit.lab.services.base import ServiceStatus, backends, get_service
-from labkit.lab.services.docker_backend import render
+from labkit.lab.services.containers import render
 from labkit.lab.services.mysql import meta_uri, sqlalchemy_uri
 from labkit.lab.services.objectstore import azure_commands
 from labkit.lab.services.redis import redis_conf
@@ -37,13 +37,14 @@ def test_registry_knows_both_backends_and_refuses_others(tmp_path: Path) -> None
         get_service("mysql", "k8s", LabState(tmp_path))
 
 
-def test_docker_commands_are_exact_and_never_carry_passwords(tmp_path: Path) -> None:
+def test_docker_commands_are_exact_and_never_carry_passwords(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LABKIT_IMAGES", raising=False)  # the default set: the article's real images
     st = LabState(tmp_path)
     svc = get_service("mysql", "docker", st, "mysql", port=None)
     (line,) = svc.commands()
     assert "docker run -d --name labkit-" in line and " mysql:5.7 " in line
-    assert "-e MYSQL_ROOT_PASSWORD -e MYSQL_PASSWORD" in line and "MYSQL_ROOT_PASSWORD=****" in line
-    assert "-p 127.0.0.1:" in line and ":3306" in line
+    assert "-e MYSQL_PASSWORD -e MYSQL_ROOT_PASSWORD" in line and "MYSQL_ROOT_PASSWORD=****" in line
+    assert "--network host" in line and "--bind-address=127.0.0.1" in line and "--port=" in line
     for secret in st.secret_values():
         assert secret not in line
     (redis_line,) = get_service("redis", "docker", st, "redis").commands()

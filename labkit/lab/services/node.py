@@ -1,4 +1,4 @@
-"""Milvus 1.1 lab nodes as lab services: ``local`` (python -m labkit.node) and ``docker`` (dry run).
+"""Milvus 1.1 lab nodes as lab services: ``local`` (python -m labkit.node) and ``docker`` (a container).
 
 A node's files: ``<lab home>/nodes/<name>/conf/server_config.yaml`` (rendered here),
 ``wal/`` and ``logs/`` local, as the article keeps them; its ``storage.path`` is
@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.lab import procs
-from labkit.lab.services import ports
+from labkit.lab import engine as engines
+from labkit.lab import images, procs
+from labkit.lab.services import containers, ports
 from labkit.lab.services.base import Service, ServiceStatus, register
 from labkit.milvus.defaults import DEFAULT_PORT as ROUTER_PORT  # the router's (Mishards') port
 
 FIRST_NODE_PORT = ROUTER_PORT + 1
-DOCKER_IMAGE = "milvusdb/milvus:1.1.1-cpu-d061621-330cc6"
 EXPECT = "labkit.node"
 
 
@@ -250,36 +250,100 @@ class LocalNode(_NodeBase):
 
 @register
 class DockerNode(_NodeBase):
-    """The real image, as the article runs it; here a dry run: renders the config and the command."""
+    """The node in a container, with the article's ``-v`` lines and host networking.
+
+    The host's JuiceFS mount (``lab.mount(name)``) is bind-mounted at ``/var/lib/milvus/db``, and
+    ``conf/``, ``logs/`` and ``wal/`` come from ``<lab home>/nodes/<name>/``. The image is the real
+    ``milvusdb/milvus`` one or labkit's local ``labkit/lab`` (``LABKIT_IMAGES``); both read
+    ``/var/lib/milvus/conf/server_config.yaml``.
+    """
 
     backend = "docker"
+    IN = Path("/var/lib/milvus")
 
-    def docker_command(self, port: int | None = None) -> list[str]:
+    def _container(self) -> str:
+        return containers.container_name(self.state.home, self.name)
+
+    def spec(self, port: int, db: Path) -> containers.RunSpec:
         p = self._paths()
-        storage, _ = self._storage_root()
-        port = port or self._port()
-        return ["docker", "run", "-d", "--name", f"milvus_{self.name}", "--network", "host",
-                "-v", f"{storage}/db:/var/lib/milvus/db", "-v", f"{p['conf'].parent}:/var/lib/milvus/conf",
-                "-v", f"{p['logs']}:/var/lib/milvus/logs", "-v", f"{p['wal']}:/var/lib/milvus/wal",
-                DOCKER_IMAGE]
+        return containers.RunSpec(
+            image=images.image_for("node"),
+            binds={str(db): str(self.IN / "db"), str(p["conf"].parent): str(self.IN / "conf"),
+                   str(p["logs"]): str(self.IN / "logs"), str(p["wal"]): str(self.IN / "wal")},
+            health_port=port)
+
+    def _healthy(self, rec: dict[str, Any]) -> bool:
+        port = int(rec.get("port") or 0)
+        return (bool(port) and node_info("127.0.0.1", port).get("role") == rec.get("role")
+                and server_version("127.0.0.1", port) is not None)
 
     def ensure(self) -> dict[str, Any]:
-        if shutil.which("docker") is None:
-            raise LabError("The docker backend needs a Docker engine; none is installed here "
-                           "(use backend='local', or see commands() for what it would run).")
-        raise LabError("The docker node backend is a dry run in this lab; see commands().")
-
-    def commands(self) -> list[str]:
+        rec = self.record
+        wanted_role = self.options.get("role", rec.get("role", "rw"))
+        client = engines.ensure().client()
+        box = containers.get(client, self._container())
+        if (box is not None and rec.get("role") == wanted_role and containers.state(box)["running"]
+                and self._healthy(rec)):
+            return rec
+        containers.remove(client, self._container())
+        self.options.setdefault("role", wanted_role)
         p = self._paths()
-        port = self._port()
-        p["conf"].parent.mkdir(parents=True, exist_ok=True)
-        # inside the container the paths are the image's defaults
-        p["conf"].write_text(self.render(port, Path("/var/lib/milvus"), Path("/var/lib/milvus/wal"),
-                                         Path("/var/lib/milvus/logs")))
-        return [self.state.mask(shlex.join(self.docker_command(port)))]
+        storage, mount = self._storage_root()
+        db = storage / "db"
+        db.mkdir(parents=True, exist_ok=True)
+        for d in (p["wal"], p["logs"], p["conf"].parent):
+            d.mkdir(parents=True, exist_ok=True)
+        _, rec = ports.start_retrying(lambda _attempt: self._port(),
+                                      lambda port: self._start(client, port, p, storage, mount, db),
+                                      explicit=bool(self.options.get("port")))
+        return rec
+
+    def _start(self, client, port: int, p: dict[str, Path], storage: Path, mount: Path | None,
+               db: Path) -> dict[str, Any]:
+        existing = p["conf"].read_text() if p["conf"].exists() else None  # keeps an operator's edits
+        p["conf"].write_text(self.render(port, self.IN, self.IN / "wal", self.IN / "logs", existing))
+        spec = self.spec(port, db)
+        images.require(spec.image)
+        box = containers.run(client, spec, self._container(), self.state.home, self.name)
+        rec = self.state.record(
+            self.name, kind=self.kind, backend=self.backend, role=self.options["role"], host="127.0.0.1",
+            port=port, pid=containers.state(box)["pid"], container=self._container(), container_id=box.id,
+            image=spec.image, config_path=str(p["conf"]), storage_path=str(storage),
+            mount=str(mount) if mount else None, wal_path=str(p["wal"]), log=str(p["logs"]),
+            preload=bool(self.options.get("preload", False)), stopped=False)
+        try:
+            containers.wait_ready(box, lambda: self._healthy(rec), 90, f"Milvus node container {self._container()}")
+        except LabError:
+            containers.remove(client, self._container())
+            raise
+        return rec
 
     def stop(self, purge: bool = False) -> None:
-        self.state.forget(self.name) if purge else None
+        eng = engines.find()
+        if eng is not None:
+            containers.remove(eng.client(), self._container())
+        if purge:
+            self.state.forget(self.name)
+            shutil.rmtree(self.state.home / "nodes" / self.name, ignore_errors=True)
+        elif self.record:
+            self.state.record(self.name, pid=None, stopped=True)
 
     def status(self) -> ServiceStatus:
-        return ServiceStatus(self.name, self.kind, self.backend, "", None, False, "dry run (no Docker engine)")
+        rec = self.record
+        eng = engines.find()
+        box = containers.get(eng.client(), self._container()) if eng else None
+        st = containers.state(box) if box is not None else {"running": False, "pid": None}
+        version = server_version("127.0.0.1", int(rec["port"])) if st["running"] and rec.get("port") else None
+        if box is None:
+            detail = "no container"
+        else:
+            detail = (f"role {rec.get('role', '?')}, Milvus {version or '-'}, container {self._container()}, "
+                      f"{rec.get('image', '?')}, docker health {st.get('health')}")
+        return ServiceStatus(self.name, self.kind, self.backend, f"127.0.0.1:{rec.get('port')}", st["pid"],
+                             version is not None, detail)
+
+    def commands(self) -> list[str]:
+        """The ``docker run`` line (the config file is written only by ``ensure``)."""
+        port = self.record.get("port") or self._port()
+        storage = Path(self.record.get("storage_path") or self.state.home / "mounts" / self.name / "jfs" / "milvus")
+        return [self.state.mask(containers.docker_run_line(self.spec(port, storage / "db"), self._container()))]
