@@ -56,6 +56,12 @@ def _print(lab: Lab, text: str, file=None) -> None:
     print(lab.state.mask(text), file=file or sys.stdout)
 
 
+def _warn_home(lab: Lab) -> None:
+    warning = lab.state.home_warning()
+    if warning:
+        _print(lab, warning, file=sys.stderr)
+
+
 def up(argv: list[str]) -> int:
     p = _parser("up", "Start the lab's storage services (MySQL, Redis, object store, JuiceFS volume).")
     p.add_argument("--backend", default=None, help="local (processes, default) or docker")
@@ -73,6 +79,7 @@ def up(argv: list[str]) -> int:
         return 0
     rows = lab.up()
     _print(lab, table(rows))
+    _warn_home(lab)
     banner = _fuse_banner(lab)
     if banner:
         _print(lab, banner)
@@ -87,6 +94,7 @@ def status(argv: list[str]) -> int:
     args = p.parse_args(argv)
     lab = Lab(args.home)
     rows = lab.status()
+    _warn_home(lab)
     banner = _fuse_banner(lab)
     if args.json:
         _print(lab, json.dumps({"home": str(lab.home), "fuse": not banner, "warning": banner or None,

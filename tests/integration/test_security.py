@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pymysql
 import pytest
 
@@ -48,3 +50,65 @@ def test_root_cannot_read_or_write_files_outside_the_lab_folder(lab: Lab, tmp_pa
             cur.execute(f"SELECT 'x' INTO OUTFILE '{target}'")
         assert err.value.args[0] == 1290  # running with --secure-file-priv
         assert not target.exists()
+
+
+def _files_holding_secrets(lab: Lab) -> list[Path]:
+    secrets = [s.encode() for s in lab.state.secret_values()]
+    found = []
+    for path in lab.home.rglob("*"):
+        rel = path.relative_to(lab.home).parts
+        if rel[0] in ("mounts", "shared") or rel[:2] == ("mysql", "data") or rel[:2] == ("objects", "seaweedfs"):
+            continue  # data, not configuration
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 2**20:
+            data = path.read_bytes()
+            if any(s in data for s in secrets):
+                found.append(path)
+    return found
+
+
+def test_every_file_holding_a_secret_is_private(lab: Lab) -> None:
+    from labkit.lab.services.base import get_service
+
+    node = get_service("node", "local", lab.state, "sec-node", lab=lab, role="rw")
+    conf = lab.home / "nodes" / "sec-node" / "conf" / "server_config.yaml"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text("left by an older lab\n")
+    conf.chmod(0o644)
+    try:
+        node.ensure()
+        assert lab.mysql_params()["password"] in conf.read_text()  # meta_uri
+        holders = _files_holding_secrets(lab)
+        assert conf in holders and lab.state.path in holders
+        wide = {str(p.relative_to(lab.home)): oct(p.stat().st_mode & 0o777)
+                for p in holders if p.stat().st_mode & 0o077}
+        assert wide == {}
+    finally:
+        node.stop(purge=True)
+        lab.umount("sec-node")
+
+
+def test_lab_home_is_0700_when_created_and_a_wider_one_is_named(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from labkit.lab.state import LabState
+
+    old = os.umask(0)
+    try:
+        fresh = LabState(tmp_path / "a" / "home")
+        fresh.ensure_home()
+    finally:
+        os.umask(old)
+    assert fresh.home.stat().st_mode & 0o777 == 0o700
+    assert fresh.home_warning() is None
+
+    shared = tmp_path / "shared-home"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    LabState(shared).secret("probe")
+    warning = LabState(shared).home_warning()
+    assert warning and "0755" in warning and "chmod 700" in warning
+    out = subprocess.run([sys.executable, "-m", "labkit", "status"], capture_output=True, text=True,
+                         env={**os.environ, "LABKIT_HOME": str(shared)}, timeout=60)
+    assert "chmod 700" in out.stderr

@@ -18,6 +18,7 @@ from labkit.errors import LabError
 from labkit.lab import procs
 from labkit.lab.services import ports
 from labkit.lab.services.base import Service, ServiceStatus, register
+from labkit.lab.state import write_private
 from labkit.milvus.defaults import DEFAULT_PORT as ROUTER_PORT  # the router's (Mishards') port
 
 FIRST_NODE_PORT = ROUTER_PORT + 1
@@ -218,7 +219,8 @@ class LocalNode(_NodeBase):
     def _spawn(self, port: int, storage: Path, p: dict[str, Path]) -> int:
         """Start the node on ``port`` and wait until it (this PID) answers as Milvus 1.1."""
         existing = p["conf"].read_text() if p["conf"].exists() else None
-        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"], existing))
+        # meta_uri holds the MySQL password
+        write_private(p["conf"], self.render(port, storage, p["wal"], p["logs"], existing))
         pid = procs.spawn([sys.executable, "-m", "labkit.node", "--config", str(p["conf"])], log=p["log"])
         try:
             procs.wait_until(lambda: answers_as("127.0.0.1", port, pid), timeout=60,
@@ -274,8 +276,8 @@ class DockerNode(_NodeBase):
         port = self._port()
         p["conf"].parent.mkdir(parents=True, exist_ok=True)
         # inside the container the paths are the image's defaults
-        p["conf"].write_text(self.render(port, Path("/var/lib/milvus"), Path("/var/lib/milvus/wal"),
-                                         Path("/var/lib/milvus/logs")))
+        write_private(p["conf"], self.render(port, Path("/var/lib/milvus"), Path("/var/lib/milvus/wal"),
+                                             Path("/var/lib/milvus/logs")))
         return [self.state.mask(shlex.join(self.docker_command(port)))]
 
     def stop(self, purge: bool = False) -> None:

@@ -10,7 +10,6 @@ article's Azure Blob form is only rendered (``azure_commands``), never run.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from labkit.lab import procs
 from labkit.lab.services import binaries
 from labkit.lab.services.base import Service, ServiceStatus, register
 from labkit.lab.services.ports import choose_port
+from labkit.lab.state import write_private
 
 STORES = ("file", "s3")
 BUCKET = "milvus-jfs"
@@ -166,10 +166,7 @@ class LocalObjectStore(ObjectStoreBase):
         access, secret = self.s3_keys()
         doc = {"identities": [{"name": "lab", "credentials": [{"accessKey": access, "secretKey": secret}],
                                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
-        fd = os.open(self.s3_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
-        os.chmod(self.s3_config, 0o600)
+        write_private(self.s3_config, json.dumps(doc))
 
     def ensure(self) -> dict[str, Any]:
         store, rec = self.store, self.record
