@@ -241,10 +241,13 @@ class LocalNode(_NodeBase):
         host, port = rec.get("host", "127.0.0.1"), rec.get("port")
         alive = procs.alive(rec.get("pid"), EXPECT)
         version = server_version(host, int(port)) if alive and port else None
+        healthy = version is not None
         detail = f"role {rec.get('role', '?')}, Milvus {version}" if version else (
             "not answering" if alive else "stopped")
+        if healthy and node_info(host, int(port)).get("meta_ok") is False:
+            healthy, detail = False, f"{detail}; metadata (MySQL) UNREACHABLE: calls fail until it is back"
         return ServiceStatus(self.name, self.kind, self.backend, f"{host}:{port}", rec.get("pid"),
-                             version is not None, detail)
+                             healthy, detail)
 
     def commands(self) -> list[str]:
         return [f"{shlex.quote(sys.executable)} -m labkit.node --config {self._paths()['conf']}"]

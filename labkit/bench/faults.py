@@ -1,0 +1,163 @@
+"""Fault drills against a throw-away cluster on the running lab: what clients see, and whether it heals.
+
+``labkit bench faults [--drills mysql-restart,redis-restart,...] --json``
+
+Each drill builds its own small cluster (``EphemeralCluster``: fresh database and storage folder),
+writes rows the client sees acknowledged, injects one fault as an operator would (stop a service,
+kill -9 or SIGSTOP a process, kill a JuiceFS client), and measures: rows acknowledged vs found
+afterwards, seconds from the fault's end until the system answers again (``recovery_s``), calls
+that failed for clients during the fault (``client_errors``), and latency percentiles during it.
+The tests in tests/faults run the same drills and assert on these figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from labkit.bench import add_output_args, emit
+from labkit.bench.ephemeral import EphemeralCluster
+from labkit.errors import LabError
+
+DIM = 8
+
+
+def vectors(n: int, seed: int) -> list[list[float]]:
+    return np.random.default_rng(seed).random((n, DIM), dtype=np.float32).tolist()
+
+
+def ok(call: Callable[[], Any]) -> bool:
+    """True if a pymilvus call returned an OK status (a raised error counts as a failure)."""
+    try:
+        out = call()
+    except Exception:  # noqa: BLE001 - any client-side failure is what a user would see
+        return False
+    status = out[0] if isinstance(out, tuple) else out
+    return bool(getattr(status, "OK", lambda: False)())
+
+
+def wait_ok(call: Callable[[], Any], timeout: float, interval: float = 0.1) -> float | None:
+    """Seconds until ``call`` first succeeds, None if it never did within ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if ok(call):
+            return round(time.monotonic() - start, 3)
+        time.sleep(interval)
+    return None
+
+
+def count(client: Any, name: str) -> int | None:
+    try:
+        status, n = client.count_entities(name)
+    except Exception:  # noqa: BLE001
+        return None
+    return int(n) if status.OK() else None
+
+
+def percentiles(samples: list[float]) -> dict[str, float | None]:
+    if not samples:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    a = np.asarray(samples) * 1000.0
+    return {"p50_ms": round(float(np.percentile(a, 50)), 1), "p99_ms": round(float(np.percentile(a, 99)), 1),
+            "max_ms": round(float(a.max()), 1)}
+
+
+def new_collection(client: Any, name: str) -> None:
+    status = client.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1,
+                                       "metric_type": 1})
+    if not status.OK():
+        raise LabError(f"Could not create collection {name}: {status.message}")
+
+
+def insert_acked(client: Any, name: str, n: int, seed: int) -> int:
+    """Insert ``n`` rows; the number the server acknowledged (0 if it refused)."""
+    try:
+        status, ids = client.insert(name, vectors(n, seed))
+    except Exception:  # noqa: BLE001
+        return 0
+    return len(ids) if status.OK() else 0
+
+
+def node_health(lab: Any, name: str) -> tuple[bool, str]:
+    """(healthy, detail) of node ``name`` as `labkit status` shows it."""
+    from labkit.lab.services.base import get_service
+
+    row = get_service("node", "local", lab.state, name).status()
+    return row.healthy, row.detail
+
+
+# -- drills ----------------------------------------------------------------------------------------
+
+def mysql_restart(lab: Any, down_s: float = 3.0) -> dict[str, Any]:
+    """Stop MariaDB under a running rw node, start it again: the node must answer without a restart."""
+    with EphemeralCluster(lab, "fd-mysql", ro=1, router=False) as ec:
+        client, name = ec.node_clients[ec.rw_name], "fd_mysql"
+        new_collection(client, name)
+        acked = insert_acked(client, name, 1000, 1)
+        client.flush([name])
+        node_pid = ec.records[ec.rw_name]["pid"]
+        mysql = lab.service("mysql")
+        mysql.stop()
+        errors, calls = 0, 0
+        deadline = time.monotonic() + down_s
+        while time.monotonic() < deadline:
+            calls += 1
+            errors += count(client, name) is None
+            time.sleep(0.2)
+        healthy_during, detail_during = node_health(lab, ec.rw_name)
+        mysql.ensure()  # MariaDB back and accepting logins
+        recovery = wait_ok(lambda: client.count_entities(name), 30)
+        acked += insert_acked(client, name, 500, 2)
+        client.flush([name])
+        found = count(client, name)
+        healthy_after, _ = node_health(lab, ec.rw_name)
+        return {"drill": "mysql-restart", "acked": acked, "found": found, "recovery_s": recovery,
+                "client_errors": errors, "client_calls": calls, "node_restarted": (
+                    ec.records[ec.rw_name]["pid"] != node_pid),
+                "reported_unhealthy_during": not healthy_during, "detail_during": detail_during,
+                "healthy_after": healthy_after}
+
+
+DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
+    "mysql-restart": mysql_restart,
+}
+
+
+def run(lab: Any, names: list[str]) -> dict[str, Any]:
+    """Run the named drills in order; per-drill figures and the totals."""
+    unknown = [n for n in names if n not in DRILLS]
+    if unknown:
+        raise LabError(f"Unknown drill {unknown[0]!r}; choose from: {', '.join(DRILLS)}.")
+    rows = []
+    for name in names:
+        start = time.monotonic()
+        row = DRILLS[name](lab)
+        row["wall_s"] = round(time.monotonic() - start, 1)
+        rows.append(row)
+    acked = sum(r.get("acked") or 0 for r in rows)
+    found = sum(r.get("found") or 0 for r in rows)
+    recovery = {r["drill"]: r.get("recovery_s") for r in rows if "recovery_s" in r}
+    return {"drills": rows,
+            "totals": {"acked": acked, "found": found, "lost": acked - found,
+                       "client_errors": sum(r.get("client_errors") or 0 for r in rows),
+                       "max_recovery_s": max((v for v in recovery.values() if v is not None), default=None),
+                       "unrecovered": sorted(k for k, v in recovery.items() if v is None)}}
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="labkit bench faults", description=__doc__.splitlines()[0])
+    parser.add_argument("--drills", default=",".join(DRILLS),
+                        help=f"comma-separated drills to run (default: all: {', '.join(DRILLS)})")
+    add_output_args(parser)
+    args = parser.parse_args(argv)
+    from labkit.lab.api import Lab
+
+    names = [n.strip() for n in args.drills.split(",") if n.strip()]
+    result = run(Lab(), names)
+    summary = [{k: v for k, v in r.items() if not isinstance(v, dict | list)} for r in result["drills"]]
+    emit(result, args, [*summary, {"totals": result["totals"]}])
+    return 0 if result["totals"]["lost"] == 0 and not result["totals"]["unrecovered"] else 1
