@@ -13,6 +13,9 @@ The tests in tests/faults run the same drills and assert on these figures.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +25,7 @@ import numpy as np
 from labkit.bench import add_output_args, emit
 from labkit.bench.ephemeral import EphemeralCluster
 from labkit.errors import LabError
+from labkit.lab import cluster, procs
 
 DIM = 8
 
@@ -122,8 +126,144 @@ def mysql_restart(lab: Any, down_s: float = 3.0) -> dict[str, Any]:
                 "healthy_after": healthy_after}
 
 
+def kill9(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+    procs.wait_until(lambda: not procs.alive(pid), 10, f"killed process {pid}")
+
+
+def redis_restart(lab: Any, down_s: float = 2.0) -> dict[str, Any]:
+    """kill -9 Redis (JuiceFS metadata) under a cluster, start it again: mounts and flushes heal."""
+    with EphemeralCluster(lab, "fd-redis", ro=1, router=False) as ec:
+        client, name = ec.node_clients[ec.rw_name], "fd_redis"
+        new_collection(client, name)
+        acked = insert_acked(client, name, 1000, 1)
+        client.flush([name])
+        redis = lab.service("redis")
+        kill9(int(redis.record["pid"]))
+        # inserts are acknowledged from the WAL (local disk) while the JuiceFS metadata is gone
+        acked += insert_acked(client, name, 300, 2)
+        time.sleep(down_s)
+        redis.ensure()
+        mount = ec.mounts[ec.rw_name]
+
+        def mount_works() -> bool:
+            probe = mount / ec.storage_dir / "fault-probe"
+            probe.write_bytes(b"x" * 4096)
+            return probe.read_bytes() == b"x" * 4096
+
+        mount_s = wait_ok(lambda: (_Status(mount_works()),), 30)
+        recovery = wait_ok(lambda: client.flush([name]), 30)
+        found = count(client, name)
+        rows = {r.name: r for r in lab.status()}
+        mounts_ok = all(rows[f"mount-{n}"].healthy for n in ec.names)
+        return {"drill": "redis-restart", "acked": acked, "found": found, "recovery_s": recovery,
+                "mount_recovery_s": mount_s, "client_errors": 0 if mount_s is not None else 1,
+                "mounts_healthy_after": mounts_ok}
+
+
+class _Status:
+    """A pymilvus-like status for local checks passed to ``ok``."""
+
+    def __init__(self, good: bool) -> None:
+        self.good = good
+
+    def OK(self) -> bool:  # noqa: N802 - pymilvus' name
+        return self.good
+
+
+def rw_kill(lab: Any, batch: int = 200, seconds: float = 3.0) -> dict[str, Any]:
+    """kill -9 the rw node while a client inserts; restart it: every acknowledged row is found."""
+    with EphemeralCluster(lab, "fd-rwkill", ro=1, router=False) as ec:
+        rec = ec.records[ec.rw_name]
+        client, name = ec.node_clients[ec.rw_name], "fd_rwkill"
+        new_collection(client, name)
+        acked, sent, failed, stop = [0], [0], [0], threading.Event()
+
+        def writer() -> None:
+            c = cluster.connect(rec)
+            seed = 10
+            while not stop.is_set():
+                seed += 1
+                sent[0] += batch
+                got = insert_acked(c, name, batch, seed)
+                if not got:
+                    failed[0] += 1
+                    break  # the node died under us
+                acked[0] += got
+            c.close()
+
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(seconds)
+        kill9(int(rec["pid"]))
+        stop.set()
+        t.join(30)
+        start = time.monotonic()
+        rec = cluster.start_node(lab, ec.rw_name, role="rw", meta_uri=ec.meta_uri, port=int(rec["port"]),
+                                 storage_path=rec["storage_path"])
+        ec.records[ec.rw_name] = rec
+        c = cluster.connect(rec)
+        try:
+            recovery = wait_ok(lambda: c.flush([name]), 30)
+            restart_s = round(time.monotonic() - start, 3)
+            found = count(c, name)
+        finally:
+            c.close()
+        return {"drill": "rw-kill", "acked": acked[0], "found": found, "in_flight": sent[0] - acked[0],
+                "recovery_s": recovery, "restart_s": restart_s, "client_errors": failed[0]}
+
+
+def ro_kill(lab: Any, seconds: float = 6.0, clients: int = 2) -> dict[str, Any]:
+    """kill -9 a read node during routed searches: no client error, no partial result."""
+    with EphemeralCluster(lab, "fd-rokill", ro=2, router=True) as ec:
+        name = "fd_rokill"
+        new_collection(ec.client, name)
+        acked = 0
+        for i in range(4):  # several segments, spread over both read nodes
+            acked += insert_acked(ec.client, name, 2000, 20 + i)
+            ec.client.flush([name])
+        queries = vectors(5, 99)
+        status, expected = ec.client.search(name, 10, queries, params={})
+        if not status.OK():
+            raise LabError(f"search before the fault failed: {status.message}")
+        want = [[hit.id for hit in row] for row in expected]
+        errors, partial, latencies, lock, stop = [0], [0], [], threading.Lock(), threading.Event()
+
+        def searcher() -> None:
+            c = cluster.connect(ec.router)
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    st, res = c.search(name, 10, queries, params={})
+                    good = st.OK()
+                    ids = [[hit.id for hit in row] for row in res] if good else None
+                except Exception:  # noqa: BLE001
+                    good, ids = False, None
+                with lock:
+                    latencies.append(time.perf_counter() - t0)
+                    errors[0] += not good
+                    partial[0] += good and ids != want
+            c.close()
+
+        threads = [threading.Thread(target=searcher) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        time.sleep(seconds / 3)
+        victim = ec.ro_names[0]
+        kill9(int(ec.records[victim]["pid"]))
+        time.sleep(seconds * 2 / 3)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        return {"drill": "ro-kill", "acked": acked, "found": count(ec.client, name), "client_errors": errors[0],
+                "partial_results": partial[0], "searches": len(latencies), **percentiles(latencies)}
+
+
 DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
     "mysql-restart": mysql_restart,
+    "redis-restart": redis_restart,
+    "rw-kill": rw_kill,
+    "ro-kill": ro_kill,
 }
 
 

@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "down": ("labkit.cli.lab:down", "stop everything and unmount (--purge also deletes data)"),
     "run": ("labkit.cli.run", "execute the notebooks in order; record, report, compare (artifacts/)"),
     "compare": ("labkit.cli.compare", "compare two runs: every metric with a verdict; exit 3 if worse"),
-    "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query"),
+    "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query, faults"),
 }
 
 # `labkit bench NAME` -> module with cli(argv)
@@ -30,6 +30,7 @@ BENCHES: dict[str, str] = {
     "storage": "labkit.bench.storage",
     "first-query": "labkit.bench.first_query",
     "engine": "labkit.bench.engine",
+    "faults": "labkit.bench.faults",
 }
 
 
