@@ -259,11 +259,125 @@ def ro_kill(lab: Any, seconds: float = 6.0, clients: int = 2) -> dict[str, Any]:
                 "partial_results": partial[0], "searches": len(latencies), **percentiles(latencies)}
 
 
+def _raw_call(address: str, method: str, payload: bytes, timeout: float = 30.0) -> tuple[str, int | None]:
+    """Send ``payload`` as the request bytes of ``method``: (gRPC code name, Milvus error code or None)."""
+    import grpc
+
+    from labkit.milvus.proto import messages
+
+    pb, status_pb, _ = messages()
+    with grpc.insecure_channel(address, options=[("grpc.max_send_message_length", -1)]) as channel:
+        call = channel.unary_unary(f"/milvus.grpc.MilvusService/{method}", request_serializer=None,
+                                   response_deserializer=None)
+        try:
+            reply = call(payload, timeout=timeout)
+        except grpc.RpcError as exc:
+            return exc.code().name, None
+    # every reply message carries a Status first (field 1) or is a Status itself
+    for cls in (pb.BoolReply, status_pb.Status):
+        try:
+            msg = cls.FromString(reply)
+        except Exception:  # noqa: BLE001
+            continue
+        status = msg.status if cls is pb.BoolReply else msg
+        return "OK", int(status.error_code)
+    return "OK", None
+
+
+def bad_messages(lab: Any, oversize_mb: int = 600) -> dict[str, Any]:
+    """Garbage, truncated and oversized gRPC requests to a node and the router: clear errors, no crash."""
+    from labkit.milvus.proto import messages
+
+    pb, _, _ = messages()
+    with EphemeralCluster(lab, "fd-badmsg", ro=1, router=True) as ec:
+        name = "fd_badmsg"
+        new_collection(ec.client, name)
+        acked = insert_acked(ec.client, name, 500, 5)
+        ec.client.flush([name])
+        search = pb.SearchParam(collection_name=name, topk=5, extra_params=[pb.KeyValuePair(key="params",
+                                                                                            value="{}")])
+        search.query_record_array.add().float_data.extend(vectors(1, 6)[0])
+        good = search.SerializeToString()
+        insert = pb.InsertParam(collection_name=name)
+        insert.row_record_array.add().float_data.extend([0.5] * DIM)
+        cases = {
+            "garbage": ("Search", b"\xff\xfe\x00garbage\x12\x99"),
+            "truncated": ("Search", good[: len(good) // 2]),
+            "truncated_insert": ("Insert", insert.SerializeToString()[:-3]),
+            "wrong_type": ("CreateCollection", good),
+            "oversized": ("Insert", b"\x0a" + b"\xff" * 4 + b"\x7f" + b"\x00" * (oversize_mb << 20)),
+        }
+        out: dict[str, dict[str, Any]] = {}
+        errors = 0
+        for target, rec in (("node", ec.records[ec.rw_name]), ("router", ec.router)):
+            address = f"{rec.get('host', '127.0.0.1')}:{rec['port']}"
+            for case, (method, payload) in cases.items():
+                grpc_code, milvus_code = _raw_call(address, method, payload)
+                alive = ok(lambda r=rec: cluster.connect(r).server_version())
+                # an OK gRPC reply must carry a Milvus error; a gRPC error must be a clean one
+                clear = (grpc_code == "OK" and milvus_code not in (None, 0)) or grpc_code in (
+                    "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "INTERNAL", "UNKNOWN")
+                errors += not clear
+                out[f"{target}.{case}"] = {"grpc": grpc_code, "milvus_code": milvus_code, "clear": clear,
+                                           "answers_after": alive}
+        found = count(ec.client, name)
+        all_alive = all(v["answers_after"] for v in out.values())
+        return {"drill": "bad-messages", "acked": acked, "found": found, "unclear_errors": errors,
+                "servers_answer_after": all_alive, "client_errors": 0, "cases": out}
+
+
+def many_clients(lab: Any, clients: int = 200, seconds: float = 10.0) -> dict[str, Any]:
+    """``clients`` concurrent pymilvus clients searching (and one inserting) through the router."""
+    with EphemeralCluster(lab, "fd-many", ro=1, router=True) as ec:
+        name = "fd_many"
+        new_collection(ec.client, name)
+        acked = insert_acked(ec.client, name, 2000, 7)
+        ec.client.flush([name])
+        queries = vectors(1, 8)
+        errors, latencies, lock = [0], [], threading.Lock()
+        start_gate, stop = threading.Barrier(clients + 1), threading.Event()
+
+        def searcher() -> None:
+            try:
+                c = cluster.connect(ec.router)
+            except Exception:  # noqa: BLE001
+                with lock:
+                    errors[0] += 1
+                start_gate.wait()
+                return
+            start_gate.wait()
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                good = ok(lambda c=c: c.search(name, 5, queries, params={}))
+                with lock:
+                    latencies.append(time.perf_counter() - t0)
+                    errors[0] += not good
+            c.close()
+
+        threads = [threading.Thread(target=searcher, daemon=True) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        start_gate.wait()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:  # writes keep going under the load
+            acked += insert_acked(ec.client, name, 100, int(end * 1000) % 100000)
+        ec.client.flush([name])
+        stop.set()
+        for t in threads:
+            t.join(60)
+        recovery = wait_ok(lambda: ec.client.search(name, 5, queries, params={}), 10)
+        return {"drill": "many-clients", "clients": clients, "acked": acked, "found": count(ec.client, name),
+                "client_errors": errors[0], "searches": len(latencies), "recovery_s": recovery,
+                **percentiles(latencies)}
+
+
 DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
     "mysql-restart": mysql_restart,
     "redis-restart": redis_restart,
     "rw-kill": rw_kill,
     "ro-kill": ro_kill,
+    "bad-messages": bad_messages,
+    "many-clients": many_clients,
 }
 
 
