@@ -371,6 +371,57 @@ def many_clients(lab: Any, clients: int = 200, seconds: float = 10.0) -> dict[st
                 **percentiles(latencies)}
 
 
+def juicefs_quota(lab: Any, *args: str) -> str:
+    """``juicefs quota ARGS`` on the lab's volume; its output (logs included)."""
+    import subprocess
+
+    from labkit.lab.services import binaries
+
+    vol = lab.volume()
+    proc = subprocess.run([binaries.juicefs(), "quota", *args, vol.meta_url()], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **vol.meta_env()}, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise LabError(f"juicefs quota {args[0]} failed: {lab.state.mask(proc.stderr.strip()[-300:])}")
+    return proc.stdout + proc.stderr
+
+
+def quota_full(lab: Any, timeout: float = 30.0) -> dict[str, Any]:
+    """A JuiceFS directory quota runs out under the rw node: flush fails cleanly, then heals."""
+    import errno
+
+    with EphemeralCluster(lab, "fd-quota", ro=1, router=False) as ec:
+        client, name = ec.node_clients[ec.rw_name], "fd_quota"
+        new_collection(client, name)
+        acked = insert_acked(client, name, 1000, 1)
+        client.flush([name])
+        folder = ec.mounts[ec.rw_name] / ec.storage_dir
+        juicefs_quota(lab, "set", "--path", f"/{ec.storage_dir}", "--inodes", "1", "--strict")
+
+        def full() -> bool:  # JuiceFS clients load quotas every ~12 s
+            probe = folder / f"quota-probe-{time.monotonic_ns()}"
+            try:
+                probe.write_bytes(b"x")
+            except OSError as exc:
+                return exc.errno == errno.EDQUOT
+            probe.unlink()
+            return False
+
+        try:
+            procs.wait_until(full, timeout, "the JuiceFS quota to take effect", interval=0.5)
+            acked += insert_acked(client, name, 1000, 2)  # into the WAL: acknowledged
+            t0 = time.monotonic()
+            flushed_when_full = ok(lambda: client.flush([name]))
+            flush_s = round(time.monotonic() - t0, 2)
+            answers_when_full = count(client, name) is not None
+        finally:
+            juicefs_quota(lab, "delete", "--path", f"/{ec.storage_dir}")
+        recovery = wait_ok(lambda: client.flush([name]), timeout, interval=0.5)
+        return {"drill": "quota-full", "acked": acked, "found": count(client, name),
+                "flush_failed_when_full": not flushed_when_full, "flush_s_when_full": flush_s,
+                "answers_when_full": answers_when_full, "recovery_s_after_quota_removed": recovery,
+                "client_errors": int(not flushed_when_full)}
+
+
 DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
     "mysql-restart": mysql_restart,
     "redis-restart": redis_restart,
@@ -378,6 +429,7 @@ DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
     "ro-kill": ro_kill,
     "bad-messages": bad_messages,
     "many-clients": many_clients,
+    "quota-full": quota_full,
 }
 
 

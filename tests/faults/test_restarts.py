@@ -30,3 +30,11 @@ def test_kill9_a_read_node_during_routed_searches(lab) -> None:
     assert r["searches"] > 20
     assert r["client_errors"] == 0 and r["partial_results"] == 0, r
     assert r["found"] == r["acked"]
+
+
+def test_quota_full_on_flush_fails_cleanly_and_heals(lab) -> None:
+    r = faults.quota_full(lab)
+    assert r["flush_failed_when_full"] and r["flush_s_when_full"] < 10, r
+    assert r["answers_when_full"]
+    assert r["recovery_s_after_quota_removed"] is not None, r
+    assert r["found"] == r["acked"] == 2000
