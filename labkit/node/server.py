@@ -365,8 +365,7 @@ class MilvusServicer:
         if cmd == "cache_info":  # labkit extension
             return json.dumps(self.store.cache_info())
         if cmd == "labkit_stats":  # labkit extension
-            meta = self.store.meta
-            meta_ok = meta is not None and meta.reachable()  # a node without its metadata is not healthy
+            meta_ok = self.store.meta_reachable()  # a node without its metadata is not healthy
             with self._stats_lock:
                 return json.dumps({**self.stats, "role": self.role, "pid": os.getpid(),
                                    "uptime_s": time.time() - self.started, "meta_ok": meta_ok})

@@ -96,6 +96,10 @@ class Store:
     def maintenance_interval(self, seconds: float) -> None:
         self.maintenance.interval = seconds
 
+    def meta_reachable(self) -> bool:
+        """Whether the metadata database answers right now (False before ``start``)."""
+        return self.meta is not None and self.meta.reachable()
+
     def close(self) -> None:
         self.maintenance.stop()
         if self.wal is not None:
