@@ -422,6 +422,47 @@ def quota_full(lab: Any, timeout: float = 30.0) -> dict[str, Any]:
                 "client_errors": int(not flushed_when_full)}
 
 
+def mount_kill(lab: Any) -> dict[str, Any]:
+    """kill -9 the rw node's JuiceFS client: status says so, `labkit up` heals, rw restarts at once."""
+    from labkit.lab.services import juicefs as jfs
+
+    with EphemeralCluster(lab, "fd-mount", ro=1, router=False) as ec:
+        client, name = ec.node_clients[ec.rw_name], "fd_mount"
+        new_collection(client, name)
+        acked = insert_acked(client, name, 1000, 1)
+        client.flush([name])
+        for pid in jfs.client_pids(ec.mounts[ec.rw_name]):
+            os.kill(pid, signal.SIGKILL)
+        procs.wait_until(lambda: jfs.is_stale(ec.mounts[ec.rw_name]), 10, "the killed mount to go stale")
+        healthy_during, detail_during = node_health(lab, ec.rw_name)
+        acked += insert_acked(client, name, 300, 2)  # into the WAL: acknowledged while storage is down
+        flush_failed = not ok(lambda: client.flush([name]))
+        start = time.monotonic()
+        lab.up()  # remounts the dead mount
+        up_s = round(time.monotonic() - start, 3)
+        wait_ok(lambda: client.flush([name]), 30)
+        recovery = round(time.monotonic() - start, 3)
+        healthy_after, _ = node_health(lab, ec.rw_name)
+        # a restart of rw after its mount was killed: the lock of the dead client's session is stale
+        rec = ec.records[ec.rw_name]
+        cluster.stop_node(lab, ec.rw_name)
+        start = time.monotonic()
+        rec = cluster.start_node(lab, ec.rw_name, role="rw", meta_uri=ec.meta_uri, port=int(rec["port"]),
+                                 storage_path=rec["storage_path"])
+        restart_s = round(time.monotonic() - start, 3)
+        ec.records[ec.rw_name] = rec
+        c = cluster.connect(rec)
+        try:
+            c.flush([name])
+            found = count(c, name)
+        finally:
+            c.close()
+        return {"drill": "mount-kill", "acked": acked, "found": found, "recovery_s": recovery, "up_s": up_s,
+                "rw_restart_s": restart_s, "client_errors": int(flush_failed),
+                "reported_unhealthy_during": not healthy_during, "detail_during": detail_during,
+                "healthy_after": healthy_after}
+
+
 DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
     "mysql-restart": mysql_restart,
     "redis-restart": redis_restart,
@@ -430,6 +471,7 @@ DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
     "bad-messages": bad_messages,
     "many-clients": many_clients,
     "quota-full": quota_full,
+    "mount-kill": mount_kill,
 }
 
 

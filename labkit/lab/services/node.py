@@ -67,6 +67,22 @@ def node_info(host: str, port: int, timeout: float = 2.0) -> dict[str, Any]:
         return {}
 
 
+def _storage_problem(storage_path: str | None) -> str | None:
+    """Why the node's storage.path (on its JuiceFS mount) cannot be used, or None."""
+    if not storage_path:
+        return None
+    import errno
+    import os
+
+    try:
+        os.statvfs(storage_path)  # reaches the FUSE client: a dead one answers ENOTCONN
+    except OSError as exc:
+        if exc.errno in (errno.ENOTCONN, errno.EIO):
+            return f"storage {storage_path} unreachable (its JuiceFS mount is DOWN)"
+        return f"storage {storage_path} missing ({exc.strerror})"
+    return None
+
+
 def answers_as(host: str, port: int, pid: int) -> bool:
     """True once the process ``pid`` itself serves on ``host:port``.
 
@@ -246,6 +262,9 @@ class LocalNode(_NodeBase):
             "not answering" if alive else "stopped")
         if healthy and node_info(host, int(port)).get("meta_ok") is False:
             healthy, detail = False, f"{detail}; metadata (MySQL) UNREACHABLE: calls fail until it is back"
+        storage_problem = _storage_problem(rec.get("storage_path"))
+        if healthy and storage_problem:
+            healthy, detail = False, f"{detail}; DEGRADED: {storage_problem}; run `labkit up`"
         return ServiceStatus(self.name, self.kind, self.backend, f"{host}:{port}", rec.get("pid"),
                              healthy, detail)
 
