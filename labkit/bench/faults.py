@@ -463,6 +463,69 @@ def mount_kill(lab: Any) -> dict[str, Any]:
                 "healthy_after": healthy_after}
 
 
+def ro_hang(lab: Any, search_timeout: float = 3.0, hang_s: float = 10.0, clients: int = 2) -> dict[str, Any]:
+    """SIGSTOP a read node (hung, not dead) during routed searches, SIGCONT it later.
+
+    Goal: no search waits for the hung node twice nor longer than one ``search_timeout``; searches
+    are fast again soon after the router suspends it.
+    """
+    with EphemeralCluster(lab, "fd-hang", ro=2, router=True,
+                          router_options={"search_timeout": search_timeout}) as ec:
+        name = "fd_hang"
+        new_collection(ec.client, name)
+        acked = 0
+        for i in range(4):
+            acked += insert_acked(ec.client, name, 2000, 30 + i)
+            ec.client.flush([name])
+        queries = vectors(3, 98)
+        status, expected = ec.client.search(name, 10, queries, params={})
+        if not status.OK():
+            raise LabError(f"search before the fault failed: {status.message}")
+        want = [[hit.id for hit in row] for row in expected]
+        samples: list[tuple[float, float, bool, bool]] = []  # (start, seconds, ok, complete)
+        lock, stop = threading.Lock(), threading.Event()
+
+        def searcher() -> None:
+            c = cluster.connect(ec.router, timeout=60)
+            while not stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    st, res = c.search(name, 10, queries, params={}, timeout=120)
+                    good = st.OK()
+                    complete = good and [[hit.id for hit in row] for row in res] == want
+                except Exception:  # noqa: BLE001
+                    good = complete = False
+                with lock:
+                    samples.append((t0, time.monotonic() - t0, good, complete))
+            c.close()
+
+        threads = [threading.Thread(target=searcher) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        time.sleep(2.0)
+        victim = int(ec.records[ec.ro_names[0]]["pid"])
+        hung_at = time.monotonic()
+        os.kill(victim, signal.SIGSTOP)
+        try:
+            time.sleep(hang_s)
+        finally:
+            os.kill(victim, signal.SIGCONT)
+        resumed_at = time.monotonic()
+        time.sleep(3.0)
+        stop.set()
+        for t in threads:
+            t.join(180)
+        during = [s for s in samples if hung_at <= s[0] < resumed_at]
+        slow = [s[0] + s[1] - hung_at for s in during if s[1] > 1.0]
+        return {"drill": "ro-hang", "acked": acked, "found": count(ec.client, name),
+                "search_timeout_s": search_timeout, "hang_s": hang_s,
+                "searches_during_hang": len(during), "client_errors": sum(not s[2] for s in samples),
+                "partial_results": sum(s[2] and not s[3] for s in samples),
+                "slow_searches_during_hang": len(slow),
+                "normal_after_s": round(max(slow), 2) if slow else 0.0,
+                **percentiles([s[1] for s in during])}
+
+
 DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
     "mysql-restart": mysql_restart,
     "redis-restart": redis_restart,
@@ -472,6 +535,7 @@ DRILLS: dict[str, Callable[..., dict[str, Any]]] = {
     "many-clients": many_clients,
     "quota-full": quota_full,
     "mount-kill": mount_kill,
+    "ro-hang": ro_hang,
 }
 
 
