@@ -48,6 +48,11 @@ _MYSQL_SCHEMA = {
     ),
 }
 
+# Collection and partition names are case-sensitive, as on sqlite and in the node's storage paths:
+# with MySQL's default case-insensitive collation, `casea` would find, insert into and drop `CaseA`
+_NAME_COLLATION = "utf8mb4_bin"
+_MYSQL_TABLE_OPTIONS = f" DEFAULT CHARSET=utf8mb4 COLLATE={_NAME_COLLATION}"
+
 _SQLITE_SCHEMA = {
     "Environment": "global_lsn INTEGER DEFAULT (0) NOT NULL",
     "Tables": (
@@ -247,9 +252,19 @@ class Meta:
         """Create the four tables if missing (as ``MySQLMetaImpl::Initialize`` does)."""
         schema = _SQLITE_SCHEMA if self.dialect == "sqlite" else _MYSQL_SCHEMA
         for name, cols in schema.items():
-            self._exec(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+            self._exec(f"CREATE TABLE IF NOT EXISTS {name} ({cols}){_MYSQL_TABLE_OPTIONS if self.dialect == 'mysql' else ''}")
+        if self.dialect == "mysql":
+            self._binary_names()
         if not self._exec("SELECT global_lsn FROM Environment", fetch=True):
             self._exec("INSERT INTO Environment (global_lsn) VALUES (0)")
+
+    def _binary_names(self) -> None:
+        """Tables made before names compared case-sensitively get the binary collation too."""
+        rows = self._exec("SELECT TABLE_NAME AS name, TABLE_COLLATION AS coll FROM information_schema.TABLES "
+                          "WHERE TABLE_SCHEMA = DATABASE()", fetch=True)
+        for row in rows:
+            if row["name"] in _MYSQL_SCHEMA and row["coll"] != _NAME_COLLATION:
+                self._exec(f"ALTER TABLE {row['name']} CONVERT TO CHARACTER SET utf8mb4 COLLATE {_NAME_COLLATION}")
 
     def close(self) -> None:
         with self._lock:
