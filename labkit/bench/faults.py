@@ -7,6 +7,8 @@ writes rows the client sees acknowledged, injects one fault as an operator would
 kill -9 or SIGSTOP a process, kill a JuiceFS client), and measures: rows acknowledged vs found
 afterwards, seconds from the fault's end until the system answers again (``recovery_s``), calls
 that failed for clients during the fault (``client_errors``), and latency percentiles during it.
+``recovery_s`` starts when the service is back (``service_restart_s`` is how long it took to start),
+or, for a dead mount, when ``labkit up`` starts.
 The tests in tests/faults run the same drills and assert on these figures.
 """
 
@@ -113,13 +115,16 @@ def mysql_restart(lab: Any, down_s: float = 3.0) -> dict[str, Any]:
             errors += count(client, name) is None
             time.sleep(0.2)
         healthy_during, detail_during = node_health(lab, ec.rw_name)
+        start = time.monotonic()
         mysql.ensure()  # MariaDB back and accepting logins
+        service_s = round(time.monotonic() - start, 3)
         recovery = wait_ok(lambda: client.count_entities(name), 30)
         acked += insert_acked(client, name, 500, 2)
         client.flush([name])
         found = count(client, name)
         healthy_after, _ = node_health(lab, ec.rw_name)
         return {"drill": "mysql-restart", "acked": acked, "found": found, "recovery_s": recovery,
+                "service_restart_s": service_s,
                 "client_errors": errors, "client_calls": calls, "node_restarted": (
                     ec.records[ec.rw_name]["pid"] != node_pid),
                 "reported_unhealthy_during": not healthy_during, "detail_during": detail_during,
@@ -143,7 +148,9 @@ def redis_restart(lab: Any, down_s: float = 2.0) -> dict[str, Any]:
         # inserts are acknowledged from the WAL (local disk) while the JuiceFS metadata is gone
         acked += insert_acked(client, name, 300, 2)
         time.sleep(down_s)
+        start = time.monotonic()
         redis.ensure()
+        service_s = round(time.monotonic() - start, 3)
         mount = ec.mounts[ec.rw_name]
 
         def mount_works() -> bool:
@@ -157,6 +164,7 @@ def redis_restart(lab: Any, down_s: float = 2.0) -> dict[str, Any]:
         rows = {r.name: r for r in lab.status()}
         mounts_ok = all(rows[f"mount-{n}"].healthy for n in ec.names)
         return {"drill": "redis-restart", "acked": acked, "found": found, "recovery_s": recovery,
+                "service_restart_s": service_s,
                 "mount_recovery_s": mount_s, "client_errors": 0 if mount_s is not None else 1,
                 "mounts_healthy_after": mounts_ok}
 
