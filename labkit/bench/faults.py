@@ -15,6 +15,7 @@ The tests in tests/faults run the same drills and assert on these figures.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import threading
@@ -257,8 +258,7 @@ def ro_kill(lab: Any, seconds: float = 6.0, clients: int = 2) -> dict[str, Any]:
         for t in threads:
             t.start()
         time.sleep(seconds / 3)
-        victim = ec.ro_names[0]
-        kill9(int(ec.records[victim]["pid"]))
+        kill9(int(ec.records[_busiest_read_node(ec, name)]["pid"]))
         time.sleep(seconds * 2 / 3)
         stop.set()
         for t in threads:
@@ -471,6 +471,35 @@ def mount_kill(lab: Any) -> dict[str, Any]:
                 "healthy_after": healthy_after}
 
 
+def settle(ec: EphemeralCluster, name: str, timeout: float = 20.0) -> None:
+    """Wait until background merges of the new segments are done and no read node is suspended.
+
+    A merge committed between the router reading a file list and a node searching it makes the
+    node answer an error (the file is gone) and the router suspend it for SUSPEND_SECONDS; the
+    drill's fault should meet a quiet cluster.
+    """
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        ec.client.search(name, 1, vectors(1, 0), params={})
+        stats = json.loads(ec.client._cmd("conn_stats")[1])
+        files = json.loads(ec.client._cmd(f"routing {name}")[1])["files"]
+        now = sorted(f["id"] for f in files)
+        if not stats.get("suspended") and now == last:
+            return
+        last = now
+        time.sleep(1.0)
+
+
+def _busiest_read_node(ec: EphemeralCluster, name: str) -> str:
+    """The read node the router gives most of ``name``'s files now (the ring may leave one idle)."""
+    status, text = ec.client._cmd(f"routing {name}")  # the router's admin command
+    plan = json.loads(text)["by_node"] if status.OK() else {}
+    by_addr = {f"127.0.0.1:{ec.records[n]['port']}": n for n in ec.ro_names}
+    ranked = sorted(plan.items(), key=lambda kv: -len(kv[1]))
+    return next((by_addr[a] for a, _ in ranked if a in by_addr), ec.ro_names[0])
+
+
 def ro_hang(lab: Any, search_timeout: float = 3.0, hang_s: float = 10.0, clients: int = 2) -> dict[str, Any]:
     """SIGSTOP a read node (hung, not dead) during routed searches, SIGCONT it later.
 
@@ -490,6 +519,7 @@ def ro_hang(lab: Any, search_timeout: float = 3.0, hang_s: float = 10.0, clients
         if not status.OK():
             raise LabError(f"search before the fault failed: {status.message}")
         want = [[hit.id for hit in row] for row in expected]
+        settle(ec, name)
         samples: list[tuple[float, float, bool, bool]] = []  # (start, seconds, ok, complete)
         lock, stop = threading.Lock(), threading.Event()
 
@@ -511,11 +541,13 @@ def ro_hang(lab: Any, search_timeout: float = 3.0, hang_s: float = 10.0, clients
         for t in threads:
             t.start()
         time.sleep(2.0)
-        victim = int(ec.records[ec.ro_names[0]]["pid"])
+        victim_name = _busiest_read_node(ec, name)
+        victim = int(ec.records[victim_name]["pid"])
         hung_at = time.monotonic()
         os.kill(victim, signal.SIGSTOP)
         try:
             time.sleep(hang_s)
+            suspended = json.loads(ec.client._cmd("conn_stats")[1]).get("suspended", [])
         finally:
             os.kill(victim, signal.SIGCONT)
         resumed_at = time.monotonic()
@@ -523,13 +555,14 @@ def ro_hang(lab: Any, search_timeout: float = 3.0, hang_s: float = 10.0, clients
         stop.set()
         for t in threads:
             t.join(180)
-        during = [s for s in samples if hung_at <= s[0] < resumed_at]
+        during = [s for s in samples if s[0] + s[1] >= hung_at and s[0] < resumed_at]  # overlapping the hang
         slow = [s[0] + s[1] - hung_at for s in during if s[1] > 1.0]
         return {"drill": "ro-hang", "acked": acked, "found": count(ec.client, name),
                 "search_timeout_s": search_timeout, "hang_s": hang_s,
                 "searches_during_hang": len(during), "client_errors": sum(not s[2] for s in samples),
                 "partial_results": sum(s[2] and not s[3] for s in samples),
-                "slow_searches_during_hang": len(slow),
+                "slow_searches_during_hang": len(slow), "victim": victim_name,
+                "suspended_at_end_of_hang": suspended,
                 "normal_after_s": round(max(slow), 2) if slow else 0.0,
                 **percentiles([s[1] for s in during])}
 

@@ -23,7 +23,7 @@ import grpc
 import numpy as np
 
 from labkit.milvus import replies
-from labkit.milvus.defaults import DEFAULT_TAG, VERSION
+from labkit.milvus.defaults import DEFAULT_TAG, MAX_MESSAGE, VERSION
 from labkit.milvus.enums import is_binary
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code, MilvusError
@@ -40,7 +40,6 @@ pb, status_pb, pb_grpc = messages()
 log = logging.getLogger("labkit.node")
 
 SERVICE = "milvus.grpc.MilvusService"
-MAX_MESSAGE = 512 << 20  # above the 256 MB insert limit, so oversized inserts get code 11, not a gRPC error
 
 WRITE_RPCS = frozenset({
     "CreateCollection", "DropCollection", "CreateIndex", "DropIndex", "CreatePartition",
