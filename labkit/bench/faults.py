@@ -263,7 +263,8 @@ def ro_kill(lab: Any, seconds: float = 6.0, clients: int = 2) -> dict[str, Any]:
         stop.set()
         for t in threads:
             t.join(30)
-        return {"drill": "ro-kill", "acked": acked, "found": count(ec.client, name), "client_errors": errors[0],
+        return {"drill": "ro-kill", "acked": acked, "found": count(ec.client, name),
+                "client_errors": errors[0],
                 "partial_results": partial[0], "searches": len(latencies), **percentiles(latencies)}
 
 
@@ -386,8 +387,9 @@ def juicefs_quota(lab: Any, *args: str) -> str:
     from labkit.lab.services import binaries
 
     vol = lab.volume()
-    proc = subprocess.run([binaries.juicefs(), "quota", *args, vol.meta_url()], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **vol.meta_env()}, stdin=subprocess.DEVNULL)
+    proc = subprocess.run([binaries.juicefs(), "quota", *args, vol.meta_url()], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **vol.meta_env()},
+                          stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise LabError(f"juicefs quota {args[0]} failed: {lab.state.mask(proc.stderr.strip()[-300:])}")
     return proc.stdout + proc.stderr

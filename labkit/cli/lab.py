@@ -65,7 +65,8 @@ def _warn_home(lab: Lab) -> None:
 def up(argv: list[str]) -> int:
     p = _parser("up", "Start the lab's storage services (MySQL, Redis, object store, JuiceFS volume).")
     p.add_argument("--backend", default=None, help="local (processes, default) or docker")
-    p.add_argument("--object-store", default=None, help="file (default) or s3 (SeaweedFS S3 server, objects on disk)")
+    p.add_argument("--object-store", default=None,
+                   help="file (default) or s3 (SeaweedFS S3 server, objects on disk)")
     p.add_argument("--mysql-port", type=_port, default=None, help="explicit MySQL port (default 3306 if free)")
     p.add_argument("--redis-port", type=_port, default=None, help="explicit Redis port (default 6379 if free)")
     p.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")

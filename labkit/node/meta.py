@@ -115,7 +115,8 @@ _NOT_SENT_MYSQL = {2003, 2006}
 # server shutting down, closed for inactivity
 _CONNECTION_MYSQL = _NOT_SENT_MYSQL | {2013, 2055, 1053, 1927, 4031}
 # statements that give the same result when run twice (UPDATEs here set absolute values)
-_IDEMPOTENT_SQL = ("SELECT", "SHOW", "UPDATE", "DELETE", "CREATE TABLE IF NOT EXISTS", "CREATE DATABASE IF NOT EXISTS")
+_IDEMPOTENT_SQL = ("SELECT", "SHOW", "UPDATE", "DELETE", "CREATE TABLE IF NOT EXISTS",
+                   "CREATE DATABASE IF NOT EXISTS")
 
 class IdGenerator:
     """Milvus' SafeIDGenerator: µs·1000 + sequence, strictly increasing within the process."""
@@ -252,7 +253,8 @@ class Meta:
         """Create the four tables if missing (as ``MySQLMetaImpl::Initialize`` does)."""
         schema = _SQLITE_SCHEMA if self.dialect == "sqlite" else _MYSQL_SCHEMA
         for name, cols in schema.items():
-            self._exec(f"CREATE TABLE IF NOT EXISTS {name} ({cols}){_MYSQL_TABLE_OPTIONS if self.dialect == 'mysql' else ''}")
+            options = _MYSQL_TABLE_OPTIONS if self.dialect == "mysql" else ""
+            self._exec(f"CREATE TABLE IF NOT EXISTS {name} ({cols}){options}")
         if self.dialect == "mysql":
             self._binary_names()
         if not self._exec("SELECT global_lsn FROM Environment", fetch=True):
@@ -264,7 +266,8 @@ class Meta:
                           "WHERE TABLE_SCHEMA = DATABASE()", fetch=True)
         for row in rows:
             if row["name"] in _MYSQL_SCHEMA and row["coll"] != _NAME_COLLATION:
-                self._exec(f"ALTER TABLE {row['name']} CONVERT TO CHARACTER SET utf8mb4 COLLATE {_NAME_COLLATION}")
+                self._exec(f"ALTER TABLE {row['name']} CONVERT TO CHARACTER SET utf8mb4 "
+                           f"COLLATE {_NAME_COLLATION}")
 
     def close(self) -> None:
         with self._lock:

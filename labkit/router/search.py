@@ -228,7 +228,8 @@ class SearchRouter:
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, found: CollectionFiles, search_param: bytes, nq: int, k: int,
-              fallback: Callable[[], bytes], speculative: bool = False, skip: set[str] | None = None) -> Routed:
+              fallback: Callable[[], bytes], speculative: bool = False,
+              skip: set[str] | None = None) -> Routed:
         """The merged reply of the read nodes for ``found`` (or ``fallback()`` when they cannot).
 
         ``speculative``: give up (reply None) at the first node failure instead of rerouting,

@@ -43,8 +43,8 @@ def test_read_node_frees_dropped_collections_and_partitions(lab) -> None:
         for name in ("fd_rel_a", "fd_rel_b"):  # the read node loads every segment into its cache
             assert ro.search(name, 3, q, params={})[0].OK()
         assert _cached(ro, "fd_rel_a") == 500 and _cached(ro, "fd_rel_b") == 400
-        partition_table = [t for t in {s["table_id"] for s in json.loads(ro._cmd("cache_info")[1])["segments"]}
-                           if t not in ("fd_rel_a", "fd_rel_b")]
+        cached_tables = {s["table_id"] for s in json.loads(ro._cmd("cache_info")[1])["segments"]}
+        partition_table = [t for t in cached_tables if t not in ("fd_rel_a", "fd_rel_b")]
         assert len(partition_table) == 1 and _cached(ro, partition_table[0]) == 300
 
         assert rw.drop_partition("fd_rel_a", "p1").OK()

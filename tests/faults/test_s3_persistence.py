@@ -23,7 +23,8 @@ def _s3(lab: Lab):
 
     store = lab.service("objectstore")
     access, secret = store.s3_keys()  # type: ignore[attr-defined]
-    return boto3.client("s3", endpoint_url=store.endpoint(), region_name="us-west-2",  # type: ignore[attr-defined]
+    endpoint = store.endpoint()  # type: ignore[attr-defined]
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2",
                         aws_access_key_id=access, aws_secret_access_key=secret)
 
 

@@ -57,7 +57,7 @@ def _files_holding_secrets(lab: Lab) -> list[Path]:
     found = []
     for path in lab.home.rglob("*"):
         rel = path.relative_to(lab.home).parts
-        if rel[0] in ("mounts", "shared") or rel[:2] == ("mysql", "data") or rel[:2] == ("objects", "seaweedfs"):
+        if rel[0] in ("mounts", "shared") or rel[:2] in (("mysql", "data"), ("objects", "seaweedfs")):
             continue  # data, not configuration
         if path.is_file() and not path.is_symlink() and path.stat().st_size < 2**20:
             data = path.read_bytes()

@@ -78,7 +78,8 @@ class ObjectStoreBase(Service):
         import botocore.exceptions
 
         access, secret = self.s3_keys()
-        cfg = botocore.config.Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1})
+        cfg = botocore.config.Config(connect_timeout=timeout, read_timeout=timeout,
+                                     retries={"max_attempts": 1})
         s3 = boto3.client("s3", endpoint_url=self.endpoint(), aws_access_key_id=access,
                           aws_secret_access_key=secret, region_name=S3_REGION, config=cfg)
         try:
@@ -152,8 +153,9 @@ class LocalObjectStore(ObjectStoreBase):
         if recorded:
             taken = [f"{k} {v}" for k, v in recorded.items() if not procs.port_free(int(v))]
             if taken:
-                raise LabError(f"SeaweedFS ports of this lab are in use by another program ({', '.join(taken)}); "
-                               "the volume's bucket URL names the S3 port, so stop that program and retry.")
+                raise LabError(f"SeaweedFS ports of this lab are in use by another program "
+                               f"({', '.join(taken)}); the volume's bucket URL names the S3 port, "
+                               "so stop that program and retry.")
             return {k: int(v) for k, v in recorded.items()}
         ports: dict[str, int] = {}
         explicit = self.options.get("port")
@@ -175,7 +177,8 @@ class LocalObjectStore(ObjectStoreBase):
             self.base.mkdir(parents=True, exist_ok=True)
             return self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, store="file",
                                      storage="file", bucket=f"{self.base}/", pid=None, host="", port=None)
-        if procs.alive(rec.get("pid"), self._expect()) and (self.healthy() or "MISSING" in self.bucket_state()[1]):
+        running = procs.alive(rec.get("pid"), self._expect())
+        if running and (self.healthy() or "MISSING" in self.bucket_state()[1]):
             return rec  # a missing bucket is reported by status; a restart would not bring it back
         self.stop_server()
         self.preflight()
@@ -189,7 +192,8 @@ class LocalObjectStore(ObjectStoreBase):
                                 host="127.0.0.1", port=ports["s3"], ports=ports, expect=self._expect(),
                                 log=str(log))
         try:
-            procs.wait_until(self._ready, 30, "The S3 object store (SeaweedFS)", pid=pid, log=log, interval=0.3)
+            procs.wait_until(self._ready, 30, "The S3 object store (SeaweedFS)", pid=pid, log=log,
+                             interval=0.3)
         except LabError:
             if procs.alive(pid) and "MISSING" in self.bucket_state()[1]:
                 return rec  # running, but the bucket is gone: status says so, ensure cannot fix it
