@@ -47,14 +47,22 @@ def ok(call: Callable[[], Any]) -> bool:
     return bool(getattr(status, "OK", lambda: False)())
 
 
-def wait_ok(call: Callable[[], Any], timeout: float, interval: float = 0.1) -> float | None:
-    """Seconds until ``call`` first succeeds, None if it never did within ``timeout``."""
+def seconds_until(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> float | None:
+    """Seconds until ``check()`` is first true (an exception counts as false); None after ``timeout``."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if ok(call):
-            return round(time.monotonic() - start, 3)
+        try:
+            if check():
+                return round(time.monotonic() - start, 3)
+        except Exception:  # noqa: BLE001 - still failing
+            pass
         time.sleep(interval)
     return None
+
+
+def wait_ok(call: Callable[[], Any], timeout: float, interval: float = 0.1) -> float | None:
+    """Seconds until the pymilvus ``call`` first succeeds, None if it never did within ``timeout``."""
+    return seconds_until(lambda: ok(call), timeout, interval)
 
 
 def count(client: Any, name: str) -> int | None:
@@ -110,15 +118,17 @@ def mysql_restart(lab: Any, down_s: float = 3.0) -> dict[str, Any]:
         mysql = lab.service("mysql")
         mysql.stop()
         errors, calls = 0, 0
-        deadline = time.monotonic() + down_s
-        while time.monotonic() < deadline:
-            calls += 1
-            errors += count(client, name) is None
-            time.sleep(0.2)
-        healthy_during, detail_during = node_health(lab, ec.rw_name)
-        start = time.monotonic()
-        mysql.ensure()  # MariaDB back and accepting logins
-        service_s = round(time.monotonic() - start, 3)
+        try:
+            deadline = time.monotonic() + down_s
+            while time.monotonic() < deadline:
+                calls += 1
+                errors += count(client, name) is None
+                time.sleep(0.2)
+            healthy_during, detail_during = node_health(lab, ec.rw_name)
+        finally:
+            start = time.monotonic()
+            mysql.ensure()  # MariaDB back and accepting logins
+            service_s = round(time.monotonic() - start, 3)
         recovery = wait_ok(lambda: client.count_entities(name), 30)
         acked += insert_acked(client, name, 500, 2)
         client.flush([name])
@@ -126,8 +136,8 @@ def mysql_restart(lab: Any, down_s: float = 3.0) -> dict[str, Any]:
         healthy_after, _ = node_health(lab, ec.rw_name)
         return {"drill": "mysql-restart", "acked": acked, "found": found, "recovery_s": recovery,
                 "service_restart_s": service_s,
-                "client_errors": errors, "client_calls": calls, "node_restarted": (
-                    ec.records[ec.rw_name]["pid"] != node_pid),
+                "client_errors": errors, "client_calls": calls,
+                "node_restarted": (lab.state.get(ec.rw_name) or {}).get("pid") != node_pid,
                 "reported_unhealthy_during": not healthy_during, "detail_during": detail_during,
                 "healthy_after": healthy_after}
 
@@ -146,12 +156,14 @@ def redis_restart(lab: Any, down_s: float = 2.0) -> dict[str, Any]:
         client.flush([name])
         redis = lab.service("redis")
         kill9(int(redis.record["pid"]))
-        # inserts are acknowledged from the WAL (local disk) while the JuiceFS metadata is gone
-        acked += insert_acked(client, name, 300, 2)
-        time.sleep(down_s)
-        start = time.monotonic()
-        redis.ensure()
-        service_s = round(time.monotonic() - start, 3)
+        try:
+            # inserts are acknowledged from the WAL (local disk) while the JuiceFS metadata is gone
+            acked += insert_acked(client, name, 300, 2)
+            time.sleep(down_s)
+        finally:
+            start = time.monotonic()
+            redis.ensure()
+            service_s = round(time.monotonic() - start, 3)
         mount = ec.mounts[ec.rw_name]
 
         def mount_works() -> bool:
@@ -159,7 +171,7 @@ def redis_restart(lab: Any, down_s: float = 2.0) -> dict[str, Any]:
             probe.write_bytes(b"x" * 4096)
             return probe.read_bytes() == b"x" * 4096
 
-        mount_s = wait_ok(lambda: (_Status(mount_works()),), 30)
+        mount_s = seconds_until(mount_works, 30)
         recovery = wait_ok(lambda: client.flush([name]), 30)
         found = count(client, name)
         rows = {r.name: r for r in lab.status()}
@@ -168,16 +180,6 @@ def redis_restart(lab: Any, down_s: float = 2.0) -> dict[str, Any]:
                 "service_restart_s": service_s,
                 "mount_recovery_s": mount_s, "client_errors": 0 if mount_s is not None else 1,
                 "mounts_healthy_after": mounts_ok}
-
-
-class _Status:
-    """A pymilvus-like status for local checks passed to ``ok``."""
-
-    def __init__(self, good: bool) -> None:
-        self.good = good
-
-    def OK(self) -> bool:  # noqa: N802 - pymilvus' name
-        return self.good
 
 
 def rw_kill(lab: Any, batch: int = 200, seconds: float = 3.0) -> dict[str, Any]:
