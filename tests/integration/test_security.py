@@ -71,10 +71,10 @@ def test_every_file_holding_a_secret_is_private(lab: Lab) -> None:
 
     node = get_service("node", "local", lab.state, "sec-node", lab=lab, role="rw")
     conf = lab.home / "nodes" / "sec-node" / "conf" / "server_config.yaml"
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text("left by an older lab\n")
-    conf.chmod(0o644)
     try:
+        node.ensure()
+        node.stop()
+        conf.chmod(0o644)  # as an older lab left it; the next start keeps its edits and must close it
         node.ensure()
         assert lab.mysql_params()["password"] in conf.read_text()  # meta_uri
         holders = _files_holding_secrets(lab)
