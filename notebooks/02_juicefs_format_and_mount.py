@@ -50,8 +50,8 @@ print(f"SIZE={cfg.size}: {len(overview.node_names(cfg))} nodes, so {len(overview
 # ## Redis and the object store
 #
 # JuiceFS needs both before `format`. Redis runs with AOF on (JuiceFS warns without it), on
-# 127.0.0.1 with a generated password; the object store is a directory in the lab home (or the
-# moto S3 emulator with `labkit up --object-store s3`).
+# 127.0.0.1 with a generated password; the object store is a directory in the lab home (or a
+# SeaweedFS S3 server keeping its objects in the lab home, with `labkit up --object-store s3`).
 
 # %%
 #papermill_description=redis_objectstore

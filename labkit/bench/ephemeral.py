@@ -45,12 +45,14 @@ class EphemeralCluster:
 
     ``node_options(role)`` returns extra ``cluster.start_node`` keywords per role (cache size,
     flush interval, preload, ...); ``node_env(role)`` environment variables the node inherits
-    (e.g. ``OMP_NUM_THREADS``). Ports are ephemeral: the default 1953x range belongs to the lab.
+    (e.g. ``OMP_NUM_THREADS``); ``router_options`` the router service's options (e.g.
+    ``search_timeout``). Ports are ephemeral: the default 1953x range belongs to the lab.
     """
 
     def __init__(self, lab: Any, prefix: str, *, ro: int, router: bool = True,
                  node_options: NodeOptions | None = None,
-                 node_env: Callable[[str], dict[str, str]] | None = None) -> None:
+                 node_env: Callable[[str], dict[str, str]] | None = None,
+                 router_options: dict[str, Any] | None = None) -> None:
         if ro < 1:
             raise ValueError("an ephemeral cluster needs at least one read node")
         tag = uuid.uuid4().hex[:6]
@@ -62,6 +64,7 @@ class EphemeralCluster:
         self.router_name = f"{prefix}-router" if router else None
         self._node_options = node_options or (lambda role: {})
         self._node_env = node_env or (lambda role: {})
+        self._router_options = dict(router_options or {})
         self.records: dict[str, dict[str, Any]] = {}
         self.mounts: dict[str, Path] = {}
         self.router: dict[str, Any] | None = None
@@ -107,7 +110,7 @@ class EphemeralCluster:
             self._started.append(self.router_name)
             self.router = cluster.start_router(self.lab, name=self.router_name, woserver=self.rw_name,
                                                hosts=self.ro_names, meta_uri=self.meta_uri,
-                                               port=procs.free_port())
+                                               port=procs.free_port(), **self._router_options)
             self.client = cluster.connect(self.router)
         else:
             self.client = self.node_clients[self.rw_name]

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("labkit.cli.export", "write a multi-host docker-compose set (labkit export compose --hosts N OUT/)"),
     "run": ("labkit.cli.run", "execute the notebooks in order; record, report, compare (artifacts/)"),
     "compare": ("labkit.cli.compare", "compare two runs: every metric with a verdict; exit 3 if worse"),
-    "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query"),
+    "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query, faults"),
 }
 
 # `labkit bench NAME` -> module with cli(argv)
@@ -34,6 +34,7 @@ BENCHES: dict[str, str] = {
     "storage": "labkit.bench.storage",
     "first-query": "labkit.bench.first_query",
     "engine": "labkit.bench.engine",
+    "faults": "labkit.bench.faults",
 }
 
 

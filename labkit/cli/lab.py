@@ -56,13 +56,19 @@ def _print(lab: Lab, text: str, file=None) -> None:
     print(lab.state.mask(text), file=file or sys.stdout)
 
 
+def _warn_home(lab: Lab) -> None:
+    warning = lab.state.home_warning()
+    if warning:
+        _print(lab, warning, file=sys.stderr)
+
+
 def up(argv: list[str]) -> int:
     p = _parser("up", "Start the lab's storage services (MySQL, Redis, object store, JuiceFS volume).")
     p.add_argument("--backend", default=None, help="local (processes, default) or docker (containers)")
     p.add_argument("--cluster", action="store_true",
                    help="also the rw node, --ro read nodes and the router (a plain `up` restores a recorded one)")
     p.add_argument("--ro", type=int, default=None, help="read nodes with --cluster (default 1)")
-    p.add_argument("--object-store", default=None, help="file (default) or s3 (moto S3 emulator)")
+    p.add_argument("--object-store", default=None, help="file (default) or s3 (SeaweedFS S3 server, objects on disk)")
     p.add_argument("--mysql-port", type=_port, default=None, help="explicit MySQL port (default 3306 if free)")
     p.add_argument("--redis-port", type=_port, default=None, help="explicit Redis port (default 6379 if free)")
     p.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
@@ -85,6 +91,7 @@ def up(argv: list[str]) -> int:
     else:
         rows = lab.up()
     _print(lab, table(rows))
+    _warn_home(lab)
     banner = _fuse_banner(lab)
     if banner:
         _print(lab, banner)
@@ -102,6 +109,7 @@ def status(argv: list[str]) -> int:
     args = p.parse_args(argv)
     lab = Lab(args.home)
     rows = lab.status()
+    _warn_home(lab)
     banner = _fuse_banner(lab)
     if args.json:
         _print(lab, json.dumps({"home": str(lab.home), "fuse": not banner, "warning": banner or None,

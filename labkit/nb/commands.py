@@ -17,11 +17,12 @@ from typing import Any
 # what each juicefs option the lab passes does, and why the lab passes it
 JUICEFS_FLAGS = {
     "--storage": "object store type. The article: `wasb` (Azure Blob). Here: `file` (a local directory) "
-                 "or `s3` (the moto S3 emulator): no cloud account is needed",
+                 "or `s3` (a SeaweedFS S3 server keeping its objects in the lab home): "
+                 "no cloud account is needed",
     "--bucket": "where the data blocks go: a directory for `file`, an http URL for `s3` "
                 "(the article: `https://<container>`)",
-    "--access-key": "S3 access key of the emulator (moto accepts any)",
-    "--secret-key": "S3 secret key of the emulator (masked)",
+    "--access-key": "S3 access key (the lab generates one and passes it as ACCESS_KEY in the environment)",
+    "--secret-key": "S3 secret key (generated; passed as SECRET_KEY, so it is on no command line)",
     "--trash-days": "0 = files Milvus deletes (segments merged away, dropped collections) free their "
                     "space at once; the default 1 keeps them a day in `.trash`",
     "--no-update": "if the volume already exists, keep its settings: running `format` again is harmless",

@@ -42,8 +42,8 @@ def placement_rows(cfg: LabConfig, fuse: bool) -> list[dict[str, Any]]:
          "notebook": "01"},
         {"process": "redis-server", "role": "JuiceFS metadata engine (AOF on)", "where": "127.0.0.1, free port",
          "notebook": "02"},
-        {"process": "object store", "role": "JuiceFS data blocks (file dir or moto S3)", "where": "lab home",
-         "notebook": "02"},
+        {"process": "object store", "role": "JuiceFS data blocks (file dir or SeaweedFS S3)",
+         "where": "lab home", "notebook": "02"},
     ]
     for name in node_names(cfg):
         if fuse:

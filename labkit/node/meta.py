@@ -48,6 +48,11 @@ _MYSQL_SCHEMA = {
     ),
 }
 
+# Collection and partition names are case-sensitive, as on sqlite and in the node's storage paths:
+# with MySQL's default case-insensitive collation, `casea` would find, insert into and drop `CaseA`
+_NAME_COLLATION = "utf8mb4_bin"
+_MYSQL_TABLE_OPTIONS = f" DEFAULT CHARSET=utf8mb4 COLLATE={_NAME_COLLATION}"
+
 _SQLITE_SCHEMA = {
     "Environment": "global_lsn INTEGER DEFAULT (0) NOT NULL",
     "Tables": (
@@ -102,9 +107,16 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-# MySQL client/server errors after which a statement provably did not take effect
-_ROLLED_BACK_MYSQL = {1205, 1213}  # lock wait timeout, deadlock: the statement was rolled back
-_RETRYABLE_MYSQL = {2003, 2006} | _ROLLED_BACK_MYSQL  # cannot connect, server gone away (not sent)
+# MySQL errors after which the statement provably did not take effect: rolled back (lock wait
+# timeout, deadlock), or never sent (cannot connect, server gone away while sending)
+_ROLLED_BACK_MYSQL = {1205, 1213}
+_NOT_SENT_MYSQL = {2003, 2006}
+# errors that leave the connection unusable: lost mid-query (the statement may have run), killed,
+# server shutting down, closed for inactivity
+_CONNECTION_MYSQL = _NOT_SENT_MYSQL | {2013, 2055, 1053, 1927, 4031}
+# statements that give the same result when run twice (UPDATEs here set absolute values)
+_IDEMPOTENT_SQL = ("SELECT", "SHOW", "UPDATE", "DELETE", "CREATE TABLE IF NOT EXISTS",
+                   "CREATE DATABASE IF NOT EXISTS")
 
 class IdGenerator:
     """Milvus' SafeIDGenerator: µs·1000 + sequence, strictly increasing within the process."""
@@ -156,11 +168,14 @@ class Meta:
         params = dict(self._mysql)
         db = params.pop("database")
         try:
-            conn = pymysql.connect(**params, autocommit=True, charset="utf8mb4", connect_timeout=10)
+            # bounded waits: a hung server must not hold the connection lock for ever
+            conn = pymysql.connect(**params, autocommit=True, charset="utf8mb4", connect_timeout=5,
+                                   read_timeout=60, write_timeout=60)
             with conn.cursor() as cur:
                 cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
             conn.select_db(db)
         except pymysql.MySQLError as exc:
+            self._conn = None
             raise MilvusError(Code.META_FAILED, f"cannot connect to MySQL meta at {params['host']}:{params['port']}: {exc}") from exc
         return conn
 
@@ -177,39 +192,89 @@ class Meta:
             return self._exec_mysql(sql, args, fetch, retry=True)
 
     def _exec_mysql(self, sql: str, args: Sequence[Any], fetch: bool, retry: bool) -> Any:
+        """One statement on the shared connection, reconnecting after any connection error.
+
+        A dead connection (server restarted, killed, timed out) is dropped and the next call
+        opens a new one, so the node answers again as soon as MySQL does. The statement is run
+        again once when that cannot apply it twice: it never reached the server, it was rolled
+        back, or it is idempotent. An INSERT whose connection died mid-query may have committed,
+        so that one is reported instead.
+        """
         import pymysql
 
         try:
+            if self._conn is None:
+                self._conn = self._connect_mysql()
             with self._conn.cursor(pymysql.cursors.DictCursor) as cur:
                 cur.execute(sql, tuple(args))
                 return list(cur.fetchall()) if fetch else cur.lastrowid
-        except pymysql.err.OperationalError as exc:
-            # Reconnect and retry once, but only when running the statement again cannot apply
-            # it twice: reads, or errors that mean it never ran (gone away before sending,
-            # cannot connect) or was rolled back (deadlock, lock wait timeout). A write that
-            # lost its connection mid-query may have committed, so it is reported instead.
-            code = exc.args[0] if exc.args else 0
-            safe = sql.lstrip().upper().startswith("SELECT") or code in _RETRYABLE_MYSQL
+        except MilvusError:
+            raise  # cannot connect: nothing was sent
+        except (pymysql.err.InterfaceError, pymysql.err.OperationalError) as exc:
+            # InterfaceError: the connection was already closed, so the statement was not sent
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+            not_sent = isinstance(exc, pymysql.err.InterfaceError) or code in _NOT_SENT_MYSQL
+            if isinstance(exc, pymysql.err.InterfaceError) or code in _CONNECTION_MYSQL:
+                self._drop_connection()
+            elif code not in _ROLLED_BACK_MYSQL:
+                raise MilvusError(Code.META_FAILED, f"MySQL meta error: {exc}") from exc
+            safe = not_sent or code in _ROLLED_BACK_MYSQL or sql.lstrip().upper().startswith(_IDEMPOTENT_SQL)
             if not retry or not safe:
                 raise MilvusError(Code.META_FAILED, f"MySQL meta error: {exc}") from exc
-            if code not in _ROLLED_BACK_MYSQL:
-                self._conn = self._connect_mysql()
             return self._exec_mysql(sql, args, fetch, retry=False)
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection is fine
+                pass
+
+    def reachable(self, wait: float = 1.0) -> bool:
+        """Whether the metadata database answers right now (``SELECT 1``).
+
+        When another thread holds the connection longer than ``wait`` s, the answer is whether
+        a connection is open at all.
+        """
+        if self.dialect == "sqlite":
+            return True
+        if not self._lock.acquire(timeout=wait):
+            return self._conn is not None
+        try:
+            self._exec_mysql("SELECT 1", (), True, retry=True)
+            return True
+        except MilvusError:
+            return False
+        finally:
+            self._lock.release()
 
     def create_schema(self) -> None:
         """Create the four tables if missing (as ``MySQLMetaImpl::Initialize`` does)."""
         schema = _SQLITE_SCHEMA if self.dialect == "sqlite" else _MYSQL_SCHEMA
         for name, cols in schema.items():
-            self._exec(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+            options = _MYSQL_TABLE_OPTIONS if self.dialect == "mysql" else ""
+            self._exec(f"CREATE TABLE IF NOT EXISTS {name} ({cols}){options}")
+        if self.dialect == "mysql":
+            self._binary_names()
         if not self._exec("SELECT global_lsn FROM Environment", fetch=True):
             self._exec("INSERT INTO Environment (global_lsn) VALUES (0)")
 
+    def _binary_names(self) -> None:
+        """Tables made before names compared case-sensitively get the binary collation too."""
+        rows = self._exec("SELECT TABLE_NAME AS name, TABLE_COLLATION AS coll FROM information_schema.TABLES "
+                          "WHERE TABLE_SCHEMA = DATABASE()", fetch=True)
+        for row in rows:
+            if row["name"] in _MYSQL_SCHEMA and row["coll"] != _NAME_COLLATION:
+                self._exec(f"ALTER TABLE {row['name']} CONVERT TO CHARACTER SET utf8mb4 "
+                           f"COLLATE {_NAME_COLLATION}")
+
     def close(self) -> None:
         with self._lock:
-            try:
+            if self.dialect == "sqlite":
                 self._conn.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection is fine
-                pass
+            else:
+                self._drop_connection()
 
     # -- Environment --------------------------------------------------------------------------
     def global_lsn(self) -> int:

@@ -13,6 +13,7 @@ the segment (an index file built later sits beside them under its own file id).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import struct
@@ -58,7 +59,14 @@ def _array_chunks(arr: np.ndarray) -> list[bytes | memoryview]:
 
 
 def write_raw(seg_dir: Path, segment_id: str, vectors: np.ndarray, ids: np.ndarray) -> int:
-    """Write the ``.rv`` and ``.uid`` files of a new segment; returns the vector bytes."""
+    """Write the ``.rv`` and ``.uid`` files of a new segment; returns the vector bytes.
+
+    ``db/tables`` must exist already: when the JuiceFS mount under it is gone, the path leads
+    into the bare mountpoint, and files written there would be hidden by the next mount.
+    """
+    if not seg_dir.parent.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "storage is not available (is its JuiceFS mount down?)",
+                                str(seg_dir.parent.parent))
     seg_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(seg_dir / f"{segment_id}.rv", _array_chunks(vectors))
     write_atomic(seg_dir / f"{segment_id}.uid", _array_chunks(ids.astype(np.int64, copy=False)))

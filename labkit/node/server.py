@@ -23,7 +23,7 @@ import grpc
 import numpy as np
 
 from labkit.milvus import replies
-from labkit.milvus.defaults import DEFAULT_TAG, VERSION
+from labkit.milvus.defaults import DEFAULT_TAG, MAX_MESSAGE, VERSION
 from labkit.milvus.enums import is_binary
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code, MilvusError
@@ -40,7 +40,6 @@ pb, status_pb, pb_grpc = messages()
 log = logging.getLogger("labkit.node")
 
 SERVICE = "milvus.grpc.MilvusService"
-MAX_MESSAGE = 512 << 20  # above the 256 MB insert limit, so oversized inserts get code 11, not a gRPC error
 
 WRITE_RPCS = frozenset({
     "CreateCollection", "DropCollection", "CreateIndex", "DropIndex", "CreatePartition",
@@ -365,9 +364,10 @@ class MilvusServicer:
         if cmd == "cache_info":  # labkit extension
             return json.dumps(self.store.cache_info())
         if cmd == "labkit_stats":  # labkit extension
+            meta_ok = self.store.meta_reachable()  # a node without its metadata is not healthy
             with self._stats_lock:
                 return json.dumps({**self.stats, "role": self.role, "pid": os.getpid(),
-                                   "uptime_s": time.time() - self.started})
+                                   "uptime_s": time.time() - self.started, "meta_ok": meta_ok})
         return "Unknown command"
 
 

@@ -35,6 +35,7 @@ from labkit.milvus.defaults import DEFAULT_TAG
 from labkit.milvus.enums import INDEX_NAMES, is_binary
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
+from labkit.node import path_lock
 from labkit.node import segments as seg
 from labkit.node import validation as check
 from labkit.node.cache import SegmentCache
@@ -96,6 +97,10 @@ class Store:
     def maintenance_interval(self, seconds: float) -> None:
         self.maintenance.interval = seconds
 
+    def meta_reachable(self) -> bool:
+        """Whether the metadata database answers right now (False before ``start``)."""
+        return self.meta is not None and self.meta.reachable()
+
     def close(self) -> None:
         self.maintenance.stop()
         if self.wal is not None:
@@ -113,18 +118,11 @@ class Store:
     def _take_locks(self) -> None:
         for d in (self.storage, Path(self.settings.wal_path)):
             d.mkdir(parents=True, exist_ok=True)
-            fd = os.open(d / "lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                # flock, not lockf: it also excludes a second Store in this process, and closing
-                # another descriptor of the file does not drop it
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
+                self._lock_files.append(path_lock.take(d))
+            except MilvusError:
                 self.close()
-                raise MilvusError(
-                    Code.UNEXPECTED_ERROR, f"{d / 'lock'} is locked: another rw Milvus node uses this path"
-                ) from exc
-            self._lock_files.append(fd)
+                raise
 
     @property
     def meta(self) -> m.Meta:
@@ -157,7 +155,7 @@ class Store:
                 index_params="{}",
                 flush_lsn=self.wal.lsn if self.wal else 0,
             )
-            (seg.tables_dir(self.storage) / name).mkdir(parents=True, exist_ok=True)
+            (seg.tables_dir(self.storage) / name).mkdir(exist_ok=True)  # never into a bare mountpoint
 
     def has_collection(self, name: str) -> bool:
         row = self.meta.table(name) if name else None

@@ -33,6 +33,7 @@ from labkit.node.settings import StoreSettings
 log = logging.getLogger("labkit.node.store")
 
 BUILD_MIN_ROWS = 4096  # TO_INDEX files smaller than this stay raw (brute force)
+RELEASE_INTERVAL = 2.0  # seconds between a ro node's polls for dropped or merged-away cached files
 FLAT = 1
 
 
@@ -95,7 +96,9 @@ class Maintenance:
             self._spawn(self._flush_loop, "auto-flush")
             self._spawn(self._maintain_loop, "maintain")
         elif self.core.settings.preload:
-            self._spawn(self._preload_loop, "preload")
+            self._spawn(self._preload_loop, "preload")  # releases as it polls
+        else:
+            self._spawn(self._release_loop, "release")
 
     def stop(self) -> None:
         self._stop.set()
@@ -392,6 +395,29 @@ class Maintenance:
         removed = self._cleanup()
         return {"merged": merged, "built": built, "removed": removed}
 
+    def _release_loop(self) -> None:
+        while not self._stop.wait(RELEASE_INTERVAL):
+            try:
+                self.release_gone()
+            except Exception:  # noqa: BLE001 - metadata unreachable: next poll
+                log.debug("release poll failed", exc_info=True)
+
+    def release_gone(self) -> int:
+        """ro: evict cached segments whose TableFiles row is no longer searchable; how many.
+
+        The rw node drops collections and partitions and merges files in the metadata only;
+        a read node learns of it here. The cache is listed before the metadata is read, so a
+        segment a search loads meanwhile is never taken for a gone one.
+        """
+        cached = [s.file_row_id for s in self.core.cache.items()]
+        if not cached:
+            return 0
+        live = {int(f["id"]) for f in self._meta.files_by_id(cached) if int(f["file_type"]) in m.SEARCHABLE}
+        gone = set(cached) - live
+        if gone:
+            self.core.cache.evict_where(lambda s: s.file_row_id in gone)
+        return len(gone)
+
     def _preload_loop(self) -> None:
         while not self._stop.wait(self.core.settings.preload_interval):
             try:
@@ -402,11 +428,9 @@ class Maintenance:
     def preload_new(self) -> int:
         """ro + preload: load searchable files not yet cached; returns how many were loaded."""
         loaded = 0
-        live: set[int] = set()
         fresh: set[str] = set()
         for coll in self._meta.collections():
             files = self._meta.files(self.core.tables(coll["table_id"]))
-            live.update(int(f["id"]) for f in files)
             for f in files:
                 if self._stop.is_set():
                     return loaded
@@ -424,7 +448,5 @@ class Maintenance:
                 self.core.search_snapshot(name)
             except MilvusError:
                 pass  # dropped meanwhile: the next search reports it
-        # merged away or dropped; ids above the newest one read here may be rows a search just loaded
-        newest = max(live, default=0)
-        self.core.cache.evict_where(lambda s: s.file_row_id not in live and s.file_row_id <= newest)
+        self.release_gone()  # merged away, or its collection or partition dropped
         return loaded

@@ -106,8 +106,8 @@ class MetaReader:
                         return list(cur.fetchall())
                     finally:
                         cur.close()
-                except (pymysql.err.OperationalError, sqlite3.OperationalError):
-                    # a dropped connection (server restart, idle timeout): reconnect once
+                except (pymysql.err.OperationalError, pymysql.err.InterfaceError, sqlite3.OperationalError):
+                    # a dropped or closed connection (server restart, idle timeout): reconnect once
                     self.close()
                     if attempt:
                         raise

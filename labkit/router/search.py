@@ -66,6 +66,7 @@ class NodeAnswer:
     raw: bytes = b""  # the reply as sent (OK and FINAL, and FAILED when the node answered)
     result: Any = None  # parsed TopKQueryResult (OK)
     reason: str = ""  # why it failed (FAILED)
+    unreachable: bool = False  # FAILED without an answer (timeout, connection): not a stale file list
 
 
 @dataclass
@@ -75,6 +76,7 @@ class Bookkeeping:
     counts: Counter = field(default_factory=Counter)
     seen: dict[str, dict[int, int]] = field(default_factory=dict)  # node -> file id -> updated_time
     suspend: set[str] = field(default_factory=set)  # nodes that failed
+    unreachable: set[str] = field(default_factory=set)  # nodes that did not answer (already suspended)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,9 @@ class Routed:
 
 
 class _NodeFailed(Exception):
-    pass
+    def __init__(self, reason: str, unreachable: bool) -> None:
+        super().__init__(reason)
+        self.unreachable = unreachable
 
 
 def _varint(n: int) -> bytes:
@@ -153,22 +157,24 @@ class SearchRouter:
             # the request came in); otherwise the list is read again and the search redone.
             fresh = self.pool.submit(self.meta.fingerprint, param.collection_name)
             routed = self.route(cached, request, nq, param.topk, forward, speculative=True)
+            # a node that did not answer is not asked again by this search (it is suspended already)
+            skip = routed.book.unreachable
             if fresh.result() == cached.fingerprint:
                 if routed.reply is not None:
                     self.commit(routed.book)
                     return routed.reply
-                found = cached  # a read node failed: the normal path below suspends and reroutes
+                found = cached  # a read node failed: the normal path below reroutes its files
             else:
                 self.counters.add("stale_cache")
                 found = self.meta.collection_files(param.collection_name, tags)
         else:
-            found = self.meta.collection_files(param.collection_name, tags)
+            found, skip = self.meta.collection_files(param.collection_name, tags), set()
         self.remember(key, found)
         if found is None or not found.files or not self.discovery.read_nodes():
             # unknown collection or tags (the node words the error), nothing flushed, or no read nodes
             self.counters.add("rw_served")
             return forward()
-        return self._kept(self.route(found, request, nq, param.topk, forward))
+        return self._kept(self.route(found, request, nq, param.topk, forward, skip=skip))
 
     def search_in_files(self, request: bytes, forward: Callable[[], bytes]) -> bytes:
         """A SearchInFiles request: the named files, placed on the read nodes like a Search's."""
@@ -222,17 +228,21 @@ class SearchRouter:
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, found: CollectionFiles, search_param: bytes, nq: int, k: int,
-              fallback: Callable[[], bytes], speculative: bool = False) -> Routed:
+              fallback: Callable[[], bytes], speculative: bool = False,
+              skip: set[str] | None = None) -> Routed:
         """The merged reply of the read nodes for ``found`` (or ``fallback()`` when they cannot).
 
         ``speculative``: give up (reply None) at the first node failure instead of rerouting,
-        since the failure may come from a stale file list.
+        since the failure may come from a stale file list. ``skip``: nodes this search already
+        waited for in vain. A node that does not answer (timeout, connection) is suspended at
+        once, so concurrent searches stop waiting for it too; each search waits for it once.
         """
         by_id = {f.id: f for f in found.files}
         pending: list[FileRow] = list(found.files)
         parts: list[tuple[np.ndarray, np.ndarray]] = []
-        excluded: set[str] = set()
-        book = Bookkeeping()
+        excluded: set[str] = set(skip or ())
+        book = Bookkeeping(suspend=set(excluded), unreachable=set(excluded))
+        book.counts["node_failures"] += len(excluded)  # met by this search's speculative pass
         for round_ in range(self.cfg.max_retry + 1):
             nodes = [n for n in self.discovery.live_nodes() if n not in excluded]
             if not nodes:
@@ -256,6 +266,9 @@ class SearchRouter:
                         for fid in plan[node]:
                             seen[int(fid)] = by_id[int(fid)].updated_time
                         continue
+                if answer.unreachable:
+                    self.discovery.suspend(node, unreachable=True)
+                    book.unreachable.add(node)
                 if speculative:
                     return Routed(None, book)
                 excluded.add(node)
@@ -283,6 +296,7 @@ class SearchRouter:
                 self._seen.setdefault(node, {}).update(files)
         for node in book.suspend:
             self.discovery.suspend(node)
+        self.discovery.answered(set(book.seen) - book.suspend)
 
     def fan_out(self, collection: str, plan: dict[str, list[str]], by_id: dict[int, FileRow],
                 search_param: bytes) -> dict[str, NodeAnswer]:
@@ -311,10 +325,10 @@ class SearchRouter:
             body = search_in_files_bytes(fids, search_param)
             raw = self.client(node).method("SearchInFiles")(body, timeout=self.cfg.search_timeout)
         except _NodeFailed as exc:
-            return NodeAnswer(Outcome.FAILED, reason=str(exc))
+            return NodeAnswer(Outcome.FAILED, reason=str(exc), unreachable=exc.unreachable)
         except grpc.RpcError as exc:
             log.warning("read node %s failed: %s", node, exc.code().name)
-            return NodeAnswer(Outcome.FAILED, reason=exc.code().name)
+            return NodeAnswer(Outcome.FAILED, reason=exc.code().name, unreachable=True)
         res = pb.TopKQueryResult.FromString(raw)
         code = res.status.error_code
         if code == Code.SUCCESS:
@@ -335,8 +349,8 @@ class SearchRouter:
         try:
             raw = self.client(node).method("ReloadSegments")(req, timeout=self.cfg.search_timeout)
         except grpc.RpcError as exc:
-            raise _NodeFailed(f"ReloadSegments: {exc.code().name}") from None
+            raise _NodeFailed(f"ReloadSegments: {exc.code().name}", unreachable=True) from None
         st = status_pb.Status.FromString(raw)
         if st.error_code:
-            raise _NodeFailed(f"ReloadSegments: {st.reason}")
+            raise _NodeFailed(f"ReloadSegments: {st.reason}", unreachable=False)
         self.counters.add("reloads", len(stale))

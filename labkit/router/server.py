@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from labkit.errors import LabError
-from labkit.milvus.defaults import DEFAULT_TAG
+from labkit.milvus.defaults import DEFAULT_TAG, MAX_MESSAGE, VERSION
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code
 from labkit.router.config import RouterConfig
@@ -139,6 +139,7 @@ class Router:
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="fanout")
         self.searches = SearchRouter(cfg, self.discovery, self.meta, self.stats, self.client, self.ring,
                                      self._pool)
+        self.discovery.set_prober(self.probe)
         self.special: dict[str, Callable[[bytes, Any], bytes]] = {
             "Search": self.search,
             "SearchInFiles": self.search_in_files,
@@ -173,6 +174,14 @@ class Router:
         if not addr:
             raise LabError("no rw node is known (WOSERVER unset and no running rw node in the lab)")
         return addr
+
+    def probe(self, node: str) -> bool:
+        """Whether ``node`` answers a status command within a second (a suspended node returns then)."""
+        try:
+            raw = self.client(node).method("Cmd")(pb.Command(cmd="status").SerializeToString(), timeout=1.0)
+        except grpc.RpcError:
+            return False
+        return pb.StringReply.FromString(raw).status.error_code == Code.SUCCESS
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -325,6 +334,12 @@ class Router:
             if verb == "routing":
                 name, *tags = arg.split()
                 return self._string(json.dumps(self.routing(name, tags)))
+            # pymilvus checks server_version when it connects and pings with status: the router
+            # answers both itself, so clients connect while the rw node is down (searches still work)
+            if text == "version":
+                return self._string(VERSION)
+            if text == "status":
+                return self._string("OK")
         except (LabError, ValueError) as exc:
             bad = status_pb.Status(error_code=Code.ILLEGAL_ARGUMENT, reason=f"router: {exc}")
             return pb.StringReply(status=bad).SerializeToString()
@@ -337,7 +352,7 @@ class Router:
 
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", -1),
-    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
     ("grpc.so_reuseport", 0),
 ]
 

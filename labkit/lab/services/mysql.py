@@ -2,7 +2,9 @@
 
 ``mariadb-install-db`` initialises ``<home>/mysql/data``; ``mariadbd`` listens on
 127.0.0.1 with its own port and socket. A ``milvus`` database and user get a
-generated password; root gets another. Memory is kept small for Binder.
+generated password; root gets another on every host it exists for (socket and TCP), no account
+is left without a password, and file import/export (``LOAD_FILE``, ``INTO OUTFILE``) is confined
+to ``<home>/mysql/files``: the server runs as the OS root user. Memory is kept small for Binder.
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def can_connect(params: dict[str, Any], timeout: float = 2.0) -> bool:
         return False
     finally:
         conn.close()
+
+
+def _open_accounts(cur: Any) -> list[tuple[str, str]]:
+    """Accounts anyone could log in to: anonymous, or unlocked with no password (roles excluded)."""
+    cur.execute(
+        "SELECT user, host FROM mysql.global_priv WHERE user = '' OR ("
+        " IFNULL(JSON_VALUE(priv, '$.authentication_string'), '') = ''"
+        " AND IFNULL(JSON_VALUE(priv, '$.account_locked'), 'false') <> 'true'"
+        " AND IFNULL(JSON_VALUE(priv, '$.is_role'), 'false') <> 'true')")
+    return [(str(u), str(h)) for u, h in cur.fetchall()]
 
 
 class MySQLBase(Service):
@@ -129,6 +141,11 @@ class LocalMySQL(MySQLBase):
     def log(self) -> Path:
         return self.base / "mysqld.err"
 
+    @property
+    def files_dir(self) -> Path:
+        """The only folder LOAD_FILE / LOAD DATA / INTO OUTFILE may touch (``secure_file_priv``)."""
+        return self.base / "files"
+
     def _server_binary(self) -> str:
         return binaries.require(["mariadbd", "mysqld"], "MySQL (MariaDB)")
 
@@ -143,7 +160,7 @@ class LocalMySQL(MySQLBase):
         cmd = [self._server_binary(), "--no-defaults", f"--datadir={self.datadir}",
                f"--socket={self.socket}", f"--port={port}", "--bind-address=127.0.0.1",
                f"--pid-file={self.base / 'mysqld.pid'}", f"--log-error={self.log}",
-               "--skip-name-resolve", "--performance-schema=OFF",
+               f"--secure-file-priv={self.files_dir}", "--skip-name-resolve", "--performance-schema=OFF",
                "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
                "--max-connections=200", "--character-set-server=utf8mb4",
                "--collation-server=utf8mb4_general_ci"]
@@ -166,7 +183,10 @@ class LocalMySQL(MySQLBase):
         rec = self.record
         expect = str(self.datadir)
         if procs.alive(rec.get("pid"), expect) and self.healthy():
-            return rec
+            if f"--secure-file-priv={self.files_dir}" in procs.cmdline(rec["pid"]):
+                return rec
+            # started by an older labkit (no file limit, root open over TCP): restart, which secures it
+            procs.stop(rec["pid"], expect=expect, timeout=30)
         if procs.alive(rec.get("pid"), expect):
             # running but not answering: give it a moment (it may still be starting), else restart
             try:
@@ -175,7 +195,9 @@ class LocalMySQL(MySQLBase):
             except LabError:
                 procs.stop(rec["pid"], expect=expect)
         self.preflight()
-        self.base.mkdir(parents=True, exist_ok=True)
+        self.state.ensure_home()
+        self.base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.files_dir.mkdir(exist_ok=True, mode=0o700)
         if not (self.datadir / "mysql").is_dir():
             self._install_db()
         return start_on_free_port("MySQL", self.options.get("port"), rec.get("port"), ARTICLE_PORT, self._start)
@@ -246,10 +268,17 @@ class LocalMySQL(MySQLBase):
                     cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (USER, host, pw))
                     cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (USER, host, pw))
                     cur.execute(f"GRANT ALL PRIVILEGES ON `{DATABASE}`.* TO %s@%s", (USER, host))
-                cur.execute("SELECT user, host FROM mysql.user WHERE user = ''")
+                # install-db makes root@localhost, @127.0.0.1, @::1 and @<hostname>, only the first
+                # with a password: the addresses get the root password; a host name is never matched
+                # under --skip-name-resolve (nor can it be altered), so that account goes
+                cur.execute("SELECT user, host FROM mysql.global_priv WHERE user = 'root'")
                 for user, host in cur.fetchall():
+                    if host in ("localhost", "127.0.0.1", "::1", "%"):
+                        cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, root_pw))
+                    else:
+                        cur.execute("DROP USER %s@%s", (user, host))
+                for user, host in _open_accounts(cur):  # anonymous or password-less: nobody's
                     cur.execute("DROP USER %s@%s", (user, host))
-                cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (root_pw,))
                 cur.execute("FLUSH PRIVILEGES")
         finally:
             conn.close()

@@ -19,6 +19,7 @@ from labkit.lab import engine as engines
 from labkit.lab import images, procs
 from labkit.lab.services import containers, ports
 from labkit.lab.services.base import Service, ServiceStatus, register
+from labkit.lab.state import write_private
 from labkit.milvus.defaults import DEFAULT_PORT as ROUTER_PORT  # the router's (Mishards') port
 
 FIRST_NODE_PORT = ROUTER_PORT + 1
@@ -64,6 +65,22 @@ def node_info(host: str, port: int, timeout: float = 2.0) -> dict[str, Any]:
         return json.loads(reply.string_reply) if reply.status.error_code == 0 else {}
     except (grpc.RpcError, ValueError):
         return {}
+
+
+def _storage_problem(storage_path: str | None) -> str | None:
+    """Why the node's storage.path (on its JuiceFS mount) cannot be used, or None."""
+    if not storage_path:
+        return None
+    import errno
+    import os
+
+    try:
+        os.statvfs(storage_path)  # reaches the FUSE client: a dead one answers ENOTCONN
+    except OSError as exc:
+        if exc.errno in (errno.ENOTCONN, errno.EIO):
+            return f"storage {storage_path} unreachable (its JuiceFS mount is DOWN)"
+        return f"storage {storage_path} missing ({exc.strerror})"
+    return None
 
 
 def answers_as(host: str, port: int, pid: int) -> bool:
@@ -218,7 +235,8 @@ class LocalNode(_NodeBase):
     def _spawn(self, port: int, storage: Path, p: dict[str, Path]) -> int:
         """Start the node on ``port`` and wait until it (this PID) answers as Milvus 1.1."""
         existing = p["conf"].read_text() if p["conf"].exists() else None
-        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"], existing))
+        # meta_uri holds the MySQL password
+        write_private(p["conf"], self.render(port, storage, p["wal"], p["logs"], existing))
         pid = procs.spawn([sys.executable, "-m", "labkit.node", "--config", str(p["conf"])], log=p["log"])
         try:
             procs.wait_until(lambda: answers_as("127.0.0.1", port, pid), timeout=60,
@@ -239,10 +257,16 @@ class LocalNode(_NodeBase):
         host, port = rec.get("host", "127.0.0.1"), rec.get("port")
         alive = procs.alive(rec.get("pid"), EXPECT)
         version = server_version(host, int(port)) if alive and port else None
+        healthy = version is not None
         detail = f"role {rec.get('role', '?')}, Milvus {version}" if version else (
             "not answering" if alive else "stopped")
+        if healthy and node_info(host, int(port)).get("meta_ok") is False:
+            healthy, detail = False, f"{detail}; metadata (MySQL) UNREACHABLE: calls fail until it is back"
+        storage_problem = _storage_problem(rec.get("storage_path"))
+        if healthy and storage_problem:
+            healthy, detail = False, f"{detail}; DEGRADED: {storage_problem}; run `labkit up`"
         return ServiceStatus(self.name, self.kind, self.backend, f"{host}:{port}", rec.get("pid"),
-                             version is not None, detail)
+                             healthy, detail)
 
     def commands(self) -> list[str]:
         return [f"{shlex.quote(sys.executable)} -m labkit.node --config {self._paths()['conf']}"]
@@ -301,7 +325,7 @@ class DockerNode(_NodeBase):
     def _start(self, client, port: int, p: dict[str, Path], storage: Path, mount: Path | None,
                db: Path) -> dict[str, Any]:
         existing = p["conf"].read_text() if p["conf"].exists() else None  # keeps an operator's edits
-        p["conf"].write_text(self.render(port, self.IN, self.IN / "wal", self.IN / "logs", existing))
+        write_private(p["conf"], self.render(port, self.IN, self.IN / "wal", self.IN / "logs", existing))
         spec = self.spec(port, db)
         images.require(spec.image)
         box = containers.run(client, spec, self._container(), self.state.home, self.name)

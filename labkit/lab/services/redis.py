@@ -10,6 +10,7 @@ from labkit.lab import procs
 from labkit.lab.services import binaries
 from labkit.lab.services.base import Service, ServiceStatus, register
 from labkit.lab.services.ports import start_on_free_port
+from labkit.lab.state import write_private
 
 DEFAULT_PORT = 6379
 DB = 1  # the article's remote form uses /1
@@ -109,8 +110,7 @@ class LocalRedis(RedisBase):
         data.mkdir(parents=True, exist_ok=True)
         fd_conf = redis_conf(port, self.password(), data, {"logfile": str(self.log),
                                                             "pidfile": str(self.base / "redis.pid")})
-        self.conf.write_text(fd_conf)
-        self.conf.chmod(0o600)  # holds the password
+        write_private(self.conf, fd_conf)  # holds the password
         pid = procs.spawn([binaries.require(["redis-server"], "Redis"), str(self.conf)],
                           self.base / "redis.out")
         rec = self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, pid=pid,

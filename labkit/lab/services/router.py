@@ -27,6 +27,7 @@ from labkit.lab import images, procs
 from labkit.lab.services import containers
 from labkit.lab.services.base import Service, ServiceStatus, register
 from labkit.lab.services.node import server_version
+from labkit.lab.state import write_private
 from labkit.milvus.defaults import DEFAULT_PORT
 
 EXPECT = "labkit.router"
@@ -154,10 +155,8 @@ class LocalRouter(Service):
         if self.options.get("hosts") is not None:
             self.set_hosts(list(self.options["hosts"]))
         env = self._env(port, p["hosts"])
-        fd = os.open(p["env"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("# Mishards-style settings for labkit's router\n")
-            fh.writelines(f"{k}={v}\n" for k, v in env.items())
+        write_private(p["env"], "# Mishards-style settings for labkit's router\n"
+                      + "".join(f"{k}={v}\n" for k, v in env.items()))
         cmd = [sys.executable, "-m", "labkit.router", "--env-file", str(p["env"])]
         # the env file is the whole config: drop inherited Mishards variables that would override it
         clean = {k: "" for k in env if k in os.environ}
