@@ -49,3 +49,42 @@ def test_up_cluster_local_prints_a_usable_router(tmp_path: Path) -> None:
     finally:
         _cli("down", "--purge", home=home)
     assert not jfs.mounts_under(home)
+
+
+def test_plain_up_after_down_restores_the_recorded_cluster(tmp_path: Path) -> None:
+    from milvus import Milvus
+
+    home = tmp_path / "lab"
+    try:
+        first = _cli("up", "--cluster", "--ro", "1", home=home)
+        assert first.returncode == 0, first.stdout + first.stderr
+        m = re.search(r"Router \(Mishards role\): ([\d.]+):(\d+)", first.stdout)
+        client = Milvus(m.group(1), int(m.group(2)))
+        data = np.random.default_rng(6).random((300, 8), dtype=np.float32)
+        assert client.create_collection({"collection_name": "kept", "dimension": 8, "index_file_size": 1024,
+                                         "metric_type": 1}).OK()
+        st, ids = client.insert("kept", data.tolist())
+        assert st.OK() and client.flush(["kept"]).OK()
+        client.close()
+
+        down = _cli("down", home=home)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert not jfs.mounts_under(home)
+
+        again = _cli("up", home=home)  # no --cluster: the recorded cluster comes back
+        assert again.returncode == 0, again.stdout + again.stderr
+        m = re.search(r"Router \(Mishards role\): ([\d.]+):(\d+)", again.stdout)
+        assert m, again.stdout
+        status = _cli("status", home=home)
+        for name in ("rw", "ro1", "router"):
+            line = next(row for row in status.stdout.splitlines() if row.split()[:1] == [name])
+            assert line.split()[5] == "ok", line  # SERVICE KIND BACKEND ADDRESS PID HEALTH
+        client = Milvus(m.group(1), int(m.group(2)))
+        st, count = client.count_entities("kept")
+        assert st.OK() and count == 300
+        st, res = client.search("kept", 1, data[:3].tolist())
+        assert st.OK() and [row[0].id for row in res] == ids[:3]
+        client.close()
+    finally:
+        _cli("down", "--purge", home=home)
+    assert not jfs.mounts_under(home)
