@@ -138,7 +138,7 @@ else:
 # %%
 conf_dir = rw["config_path"].rsplit("/", 1)[0] if ext is None else None
 SKIPPED_VOLUMES = existing_view.SKIPPED["volumes"]
-show.table([] if ext else [
+show.table([
     {"inside the container": "/var/lib/milvus/db", "the article (host)": "/root/jfs/milvus/db (JuiceFS)",
      "this lab": f"{rw['storage_path']}/db ({'JuiceFS' if lab.fuse else 'shared directory'})"},
     {"inside the container": "/var/lib/milvus/conf", "the article (host)": "/home/$USER/milvus/conf",

@@ -45,8 +45,7 @@ def sentence(ext: Any) -> str:
     if ext.rw:
         parts.append(f"rw {address(ext.rw)}")
     parts += [f"{r['name']} {address(r)}" for r in ext.ro]
-    return (f"An existing cluster ({ext.source}): {', '.join(parts)}. Nothing is started or stopped here; "
-            "the storage lines below are that cluster's.")
+    return f"An existing cluster ({ext.source}): {', '.join(parts)}. Nothing is started or stopped here."
 
 
 def mask(uri: str) -> str:

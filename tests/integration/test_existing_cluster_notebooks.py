@@ -80,7 +80,7 @@ def test_notebooks_run_against_a_separate_cluster(tmp_path: Path) -> None:
         assert set(result06["modes"]) == {"lazy"} and result06["plan"]["ro_nodes"] == 2
         assert all(b["verified"] and len(b["node_lag_s"]) == 2 for b in result06["modes"]["lazy"]["batches"])
         # nothing was started for the second home, and the first cluster served everything
-        assert LabState(second).services() == {}
+        assert LabState(second).services() == {} and not list(second.iterdir())  # not even a state file
         assert leftovers(second) == {"processes": [], "mounts": []}
         recs = Lab(first).state.services()
         assert {"rw", "ro1", "ro2", "router"} <= set(recs)
