@@ -137,7 +137,7 @@ else:
 
 # %%
 conf_dir = rw["config_path"].rsplit("/", 1)[0] if ext is None else None
-SKIPPED_VOLUMES = existing_view.SKIPPED["volumes"]
+skipped = existing_view.SKIPPED["volumes"]  # an existing cluster keeps its folders on its hosts
 show.table([
     {"inside the container": "/var/lib/milvus/db", "the article (host)": "/root/jfs/milvus/db (JuiceFS)",
      "this lab": f"{rw['storage_path']}/db ({'JuiceFS' if lab.fuse else 'shared directory'})"},
@@ -148,7 +148,7 @@ show.table([
     {"inside the container": "/var/lib/milvus/wal", "the article (host)": "/home/$USER/milvus/wal",
      "this lab": conf_dir.replace("/conf", "/wal")},
     {"inside the container": "port 19530 (gRPC)", "the article (host)": "19530", "this lab": str(rw["port"])},
-], title="the article's volumes and ports, and the lab's") if ext is None else print(SKIPPED_VOLUMES)
+], title="the article's volumes and ports, and the lab's") if ext is None else print(skipped)
 
 # %% [markdown]
 # ## server_config.yaml of the rw node
@@ -251,9 +251,10 @@ else:
 
 # %%
 segments = {r["segment_id"] for r in table_files}
+listable = bool(ro.get("storage_path") and segments)  # an existing cluster may name no storage or MySQL
 files = [f for f in views.segment_files(ro["storage_path"], COLLECTION)
-         if f["path"].split("/")[3] in segments] if ro.get("storage_path") and segments else []
-if ro.get("storage_path") and segments:
+         if f["path"].split("/")[3] in segments] if listable else []
+if listable:
     display(show.table([{"path": f["path"], "size (bytes)": f["bytes"]} for f in files],
                        title=f"under {ro['storage_path']}"))
 else:
@@ -340,7 +341,7 @@ searchable = [r for r in table_files if r["file_type"] in (1, 2, 3)]
 if ext is None or params:  # TableFiles was read (the lab's MySQL, or LABKIT_CLUSTER_MYSQL)
     assert sum(r["row_count"] for r in searchable) == rows and len(searchable) == 3
     assert [r["file_type"] for r in searchable] == [3, 3, 3]  # INDEX: create_index built all three
-if ext is None or (ro.get("storage_path") and segments):  # segment files were listed
+if ext is None or listable:  # segment files were listed
     assert sum(f["path"].endswith(".rv") for f in files) == 3  # one raw vector file per segment
 for name, text in configs.items():
     assert "enable: true" in text and f"role: {'rw' if name == 'rw' else 'ro'}" in text
