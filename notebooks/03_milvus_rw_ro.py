@@ -18,6 +18,11 @@
 #
 # **Read along:** the article's Step 3; the [bootcamp tutorial](https://github.com/milvus-io/bootcamp/tree/new-bootcamp/deployments/juicefs)
 # it links (section "3. Starting Milvus").
+#
+# **An existing cluster:** with `LABKIT_CLUSTER_ROUTER`, `_RW` and `_RO` set (see the README) the
+# notebook starts nothing and talks to those nodes; the configuration comes over the wire
+# (`get_config`), `TableFiles` from `LABKIT_CLUSTER_MYSQL` and segment files from
+# `LABKIT_CLUSTER_STORAGE` when set. Cells that need the lab's own processes say what they skipped.
 
 # %%
 import hashlib
@@ -25,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import pymysql
+from IPython.display import display
 from milvus import IndexType, MetricType, Milvus
 
 import labkit
 from labkit.lab import Lab, cluster
-from labkit.nb import overview, panel, show, views, walkthrough
+from labkit.nb import existing_view, overview, panel, show, views, walkthrough
 from labkit.node.store_maintain import BUILD_MIN_ROWS
 
 env_ok = labkit.check_env(strict=True).ok  # one sentence if something required is missing (table: 00)
@@ -95,9 +101,13 @@ print(f"SIZE={cfg.size}: vectors of {cfg.dim} dimensions, top {cfg.topk} of {cfg
 
 # %%
 #papermill_description=start_nodes
+ext = cluster.existing()  # LABKIT_CLUSTER_* names a cluster the user runs: use it, start nothing
 lab = Lab()
-lab.up()  # storage from 01 and 02, repaired if needed
-print(overview.storage_sentence(lab.fuse))
+if ext is None:
+    lab.up()  # storage from 01 and 02, repaired if needed
+    print(overview.storage_sentence(lab.fuse))
+else:
+    print(existing_view.sentence(ext))
 rw = cluster.start_node(lab, "rw", role="rw")
 ro = cluster.start_node(lab, "ro1", role="ro")
 show.table(panel.node_rows({n["name"]: {**n, "kind": "node"} for n in (rw, ro)}), panel.NODE_COLUMNS)
@@ -115,14 +125,19 @@ sudo docker run -d --name milvus_gpu_1.0.0 --gpus all \\
 -v /home/$USER/milvus/logs:/var/lib/milvus/logs \\
 -v /home/$USER/milvus/wal:/var/lib/milvus/wal \\
 milvusdb/milvus:1.0.0-gpu-d030521-1ea92e"""
-show.side_by_side("the article (one per host)", article_docker,
-                  "this lab (node rw)", views.service_command(lab, "rw"))
+if ext is None:
+    display(show.side_by_side("the article (one per host)", article_docker,
+                              "this lab (node rw)", views.service_command(lab, "rw")))
+else:
+    print(article_docker)
+    print(existing_view.SKIPPED["command"])
 
 # %% [markdown]
 # Each `-v` of the article, and where the lab keeps the same thing for node `rw`:
 
 # %%
-conf_dir = rw["config_path"].rsplit("/", 1)[0]
+conf_dir = rw["config_path"].rsplit("/", 1)[0] if ext is None else None
+skipped = existing_view.SKIPPED["volumes"]  # an existing cluster keeps its folders on its hosts
 show.table([
     {"inside the container": "/var/lib/milvus/db", "the article (host)": "/root/jfs/milvus/db (JuiceFS)",
      "this lab": f"{rw['storage_path']}/db ({'JuiceFS' if lab.fuse else 'shared directory'})"},
@@ -133,23 +148,27 @@ show.table([
     {"inside the container": "/var/lib/milvus/wal", "the article (host)": "/home/$USER/milvus/wal",
      "this lab": conf_dir.replace("/conf", "/wal")},
     {"inside the container": "port 19530 (gRPC)", "the article (host)": "19530", "this lab": str(rw["port"])},
-], title="the article's volumes and ports, and the lab's")
+], title="the article's volumes and ports, and the lab's") if ext is None else print(skipped)
 
 # %% [markdown]
 # ## server_config.yaml of the rw node
 #
 # The complete file the rw node reads (the MySQL password masked). Note `cluster.enable`/`role`,
 # `general.timezone` and `meta_uri`, `storage.path` on the JuiceFS mount, the WAL and the cache.
+# (An existing cluster's file is not readable from here: its values are asked with `get_config`.)
 
 # %%
-configs = {n["name"]: lab.state.mask(open(n["config_path"]).read()) for n in (rw, ro)}
-show.Text(configs["rw"], rw["config_path"])
+if ext is None:
+    configs = {n["name"]: lab.state.mask(open(n["config_path"]).read()) for n in (rw, ro)}
+else:
+    configs = {n["name"]: existing_view.config_over_wire(cluster.connect(n)) for n in (rw, ro)}
+show.Text(configs["rw"], rw.get("config_path") or f"get_config on {cluster.address(rw)}")
 
 # %% [markdown]
 # ## server_config.yaml of a ro node
 
 # %%
-show.Text(configs["ro1"], ro["config_path"])
+show.Text(configs["ro1"], ro.get("config_path") or f"get_config on {cluster.address(ro)}")
 
 # %% [markdown]
 # The two files differ in the role, and here also in the port and the mount path (on separate
@@ -212,25 +231,34 @@ print("describe_index:", rw_client.get_index_info(COLLECTION)[1])
 # to a collection dropped by an earlier run; the rw node removes them shortly, so they are left out.
 
 # %%
-params = lab.mysql_params()
-conn = pymysql.connect(host=params["host"], port=params["port"], user=params["user"],
-                       password=params["password"], database=params["database"], autocommit=True)
-with conn.cursor(pymysql.cursors.DictCursor) as cur:
-    cur.execute("SELECT id, segment_id, file_id, file_type, row_count, file_size AS `file_size (bytes)` "
-                "FROM TableFiles "
-                "WHERE table_id = %s AND file_type <> 4 ORDER BY id", (COLLECTION,))
-    table_files = cur.fetchall()
-show.table(table_files, title="SELECT ... FROM TableFiles WHERE table_id = COLLECTION AND file_type <> 4")
+params = lab.mysql_params() if ext is None else ext.mysql_params() if ext.meta_uri else None
+conn = params and pymysql.connect(host=params["host"], port=params["port"], user=params["user"],
+                                  password=params["password"], database=params["database"], autocommit=True)
+table_files = []
+if conn is None:
+    print(existing_view.SKIPPED["mysql"])
+else:
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SELECT id, segment_id, file_id, file_type, row_count, file_size AS `file_size (bytes)` "
+                    "FROM TableFiles "
+                    "WHERE table_id = %s AND file_type <> 4 ORDER BY id", (COLLECTION,))
+        table_files = cur.fetchall()
+    display(show.table(table_files,
+                       title="SELECT ... FROM TableFiles WHERE table_id = COLLECTION AND file_type <> 4"))
 
 # %% [markdown]
 # The files of these segments, seen through the **ro1** node's own mount:
 
 # %%
 segments = {r["segment_id"] for r in table_files}
+listable = bool(ro.get("storage_path") and segments)  # an existing cluster may name no storage or MySQL
 files = [f for f in views.segment_files(ro["storage_path"], COLLECTION)
-         if f["path"].split("/")[3] in segments]
-show.table([{"path": f["path"], "size (bytes)": f["bytes"]} for f in files],
-           title=f"under {ro['storage_path']}")
+         if f["path"].split("/")[3] in segments] if listable else []
+if listable:
+    display(show.table([{"path": f["path"], "size (bytes)": f["bytes"]} for f in files],
+                       title=f"under {ro['storage_path']}"))
+else:
+    print(existing_view.SKIPPED["files"])
 
 # %% [markdown]
 # ## Search on the ro node
@@ -254,7 +282,7 @@ print("recall against brute force:", ro_recall)
 # example after stopping a node with `cluster.stop_node(lab, "ro1")` in another cell).
 
 # %%
-panel.cluster_panel(lab)
+panel.cluster_panel(lab) if ext is None else print(existing_view.SKIPPED["panel"])
 
 # %% [markdown]
 # ## Exercises
@@ -285,14 +313,16 @@ assert not refused.OK() and rw_client.count_entities(COLLECTION)[1] == rows
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 3.2
-segment = table_files[0]["segment_id"]
+segment = table_files[0]["segment_id"] if table_files and ext is None else None
 seen = {}
-for node in (rw, ro):
+if segment is None:
+    print(existing_view.SKIPPED["mounts"])
+for node in (rw, ro) if segment else ():
     folder = Path(node["storage_path"]) / "db" / "tables" / COLLECTION / segment
     seen[node["name"]] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12]
                           for p in sorted(folder.iterdir())}
     print(folder, seen[node["name"]])
-assert seen["rw"] == seen["ro1"] and seen["rw"]
+assert segment is None or (seen["rw"] == seen["ro1"] and seen["rw"])
 
 # %% [markdown]
 # ## Summary
@@ -304,18 +334,22 @@ assert seen["rw"] == seen["ro1"] and seen["rw"]
 # - Next: **04_mishards** puts one address in front of all nodes.
 
 # %% tags=["check"]
-conn.close()
+conn and conn.close()
 assert status.OK() and ro_recall == 1.0
 assert rw_client.count_entities(COLLECTION)[1] == rows
 searchable = [r for r in table_files if r["file_type"] in (1, 2, 3)]
-assert sum(r["row_count"] for r in searchable) == rows and len(searchable) == 3
-assert [r["file_type"] for r in searchable] == [3, 3, 3]  # INDEX: create_index built all three
-assert sum(f["path"].endswith(".rv") for f in files) == 3  # one raw vector file per segment
+if ext is None or params:  # TableFiles was read (the lab's MySQL, or LABKIT_CLUSTER_MYSQL)
+    assert sum(r["row_count"] for r in searchable) == rows and len(searchable) == 3
+    assert [r["file_type"] for r in searchable] == [3, 3, 3]  # INDEX: create_index built all three
+if ext is None or listable:  # segment files were listed
+    assert sum(f["path"].endswith(".rv") for f in files) == 3  # one raw vector file per segment
 for name, text in configs.items():
     assert "enable: true" in text and f"role: {'rw' if name == 'rw' else 'ro'}" in text
-    assert "timezone: UTC+8" in text and "meta_uri: mysql://" in text and "****" in text
-    assert f"path: {lab.mount(name)}/milvus" in text
+    if ext is None:
+        assert "timezone: UTC+8" in text and "meta_uri: mysql://" in text and "****" in text
+        assert f"path: {lab.mount(name)}/milvus" in text
 assert {a for a, _ in show.changed_lines(configs["rw"], configs["ro1"])} >= {"role: rw"}
 metrics = labkit.record_metrics("03_milvus_rw_ro", {
-    "fuse": lab.fuse, "rows": rows, "segments": len(searchable), "segment_files": len(files),
+    "existing_cluster": ext.source if ext else None, "fuse": lab.fuse if ext is None else None,
+    "rows": rows, "segments": len(searchable), "segment_files": len(files),
     "ro_recall": ro_recall}, out)

@@ -23,17 +23,23 @@
 # **Read along:** the article's Step 4; Milvus 1.1 [Mishards](https://milvus.io/docs/v1.1.1/mishards.md);
 # the [bootcamp tutorial](https://github.com/milvus-io/bootcamp/tree/new-bootcamp/deployments/juicefs)
 # the article links (section "4. Starting Mishards").
+#
+# **An existing cluster:** with `LABKIT_CLUSTER_ROUTER`, `_RW` and `_RO` set (see the README) the
+# notebook starts nothing: inserts, index and searches go through that router, the routing table is
+# shown when the router reports it, and adding a node, the fault demo (killing a read node) and the
+# panel are skipped with a sentence saying so.
 
 # %%
 import os
 import signal
 
+from IPython.display import display
 from milvus import IndexType, MetricType, Milvus
 
 import labkit
 from labkit.lab import Lab, cluster
 from labkit.lab.procs import free_port
-from labkit.nb import faults, figures, overview, panel, show, views, walkthrough
+from labkit.nb import existing_view, faults, figures, overview, panel, show, views, walkthrough
 from labkit.router.ring import Ring
 
 env_ok = labkit.check_env(strict=True).ok  # one sentence if something required is missing (table: 00)
@@ -67,12 +73,14 @@ print(f"SIZE={cfg.size}: top {cfg.topk} of {cfg.nq} queries per search")
 
 # %%
 #papermill_description=router
+ext = cluster.existing()  # LABKIT_CLUSTER_* names a cluster the user runs: use it, start nothing
 lab = Lab()
-lab.up()
-cluster.stop_node(lab, "ro2")  # a previous run's ro2: stopped, so that adding it below shows files moving
+if ext is None:
+    lab.up()
+    cluster.stop_node(lab, "ro2")  # a previous run's ro2: stopped, so that adding it below shows files moving
 rw, ro1 = cluster.start_node(lab, "rw", role="rw"), cluster.start_node(lab, "ro1", role="ro")
 router = cluster.start_router(lab)
-print(overview.storage_sentence(lab.fuse))
+print(overview.storage_sentence(lab.fuse) if ext is None else existing_view.sentence(ext))
 print(f"router on {router['host']}:{router['port']}",
       "(19530, Milvus' default)" if router["port"] == 19530 else "")
 
@@ -86,9 +94,13 @@ WOSERVER: tcp://192.168.1.85:19530
 DISCOVERY_PLUGIN_PATH: static
 DISCOVERY_STATIC_HOSTS: 192.168.1.85, 192.168.1.38
 DISCOVERY_STATIC_PORT: 19530"""
-router_env = lab.state.mask(open(router["env_file"]).read())
-show.side_by_side("bootcamp tutorial (cluster_mishards.yml, environment)", tutorial_env,
-                  f"this lab ({router['env_file']}, masked)", router_env)
+if ext is None:
+    router_env = lab.state.mask(open(router["env_file"]).read())
+    display(show.side_by_side("bootcamp tutorial (cluster_mishards.yml, environment)", tutorial_env,
+                              f"this lab ({router['env_file']}, masked)", router_env))
+else:
+    print(tutorial_env)
+    print(existing_view.SKIPPED["router_env"])
 
 # %% [markdown]
 # | setting | the tutorial | this lab |
@@ -106,7 +118,7 @@ show.side_by_side("bootcamp tutorial (cluster_mishards.yml, environment)", tutor
 # How the router was started (the tutorial: `docker-compose -f cluster_mishards.yml up`):
 
 # %%
-print(views.service_command(lab, "router"))
+print(views.service_command(lab, "router") if ext is None else existing_view.SKIPPED["router_command"])
 
 # %% [markdown]
 # ## Connect through the router
@@ -114,7 +126,10 @@ print(views.service_command(lab, "router"))
 # %%
 client = Milvus(host=router["host"], port=router["port"])  # as the article's users did: Milvus(host, 19530)
 print("server_version through the router:", client.server_version())
-show.table(views.router_topology(client), title="what the router sees (Cmd conn_stats)")
+if ext is None or existing_view.router_cmd(client, "labkit_topology") is not None:
+    display(show.table(views.router_topology(client), title="what the router sees (Cmd conn_stats)"))
+else:
+    print("The router does not answer labkit's `labkit_topology` command (Mishards has none): not shown.")
 
 # %% [markdown]
 # ## Insert, index and search through the router
@@ -145,8 +160,16 @@ print("search through the router:", status, "| recall against brute force:", rec
 # The router hashes each `TableFiles.id` onto the ring of running read nodes:
 
 # %%
-before = views.file_node_map(lab, COLLECTION, client)
-show.table(panel.segment_rows(before, ["ro1"]), title="segment files per read node")
+if ext is None:
+    before = views.file_node_map(lab, COLLECTION, client)
+    display(show.table(panel.segment_rows(before, ["ro1"]), title="segment files per read node"))
+else:
+    before = existing_view.file_node_map(client, COLLECTION, ext)
+    if before is None:
+        print("The router does not answer labkit's `routing` command (Mishards has none): not shown.")
+    else:
+        display(show.table(panel.segment_rows(before, sorted(set(before.values()))),
+                           title="segment files per read node"))
 
 # %% [markdown]
 # ## Add a read node and watch files move
@@ -156,16 +179,20 @@ show.table(panel.segment_rows(before, ["ro1"]), title="segment files per read no
 
 # %%
 #papermill_description=add_ro2
-ro2 = cluster.start_node(lab, "ro2", role="ro")
-file_map = lambda: views.file_node_map(lab, COLLECTION, client)  # noqa: E731 - asked again and again
-after = walkthrough.wait_for(file_map, lambda m: "ro2" in m.values())
-moved = {f: (before[f], after[f]) for f in before if before[f] != after.get(f)}
-show.table(panel.segment_rows(after, ["ro1", "ro2"]), title=f"after adding ro2: {len(moved)} files moved")
+if ext is not None:
+    print(existing_view.SKIPPED["add_node"])
+else:
+    ro2 = cluster.start_node(lab, "ro2", role="ro")
+    file_map = lambda: views.file_node_map(lab, COLLECTION, client)  # noqa: E731 - asked again and again
+    after = walkthrough.wait_for(file_map, lambda m: "ro2" in m.values())
+    moved = {f: (before[f], after[f]) for f in before if before[f] != after.get(f)}
+    display(show.table(panel.segment_rows(after, ["ro1", "ro2"]),
+                       title=f"after adding ro2: {len(moved)} files moved"))
 
 # %%
 status_after, results = walkthrough.retry_search(client, COLLECTION, cfg.topk, queries, params={"nprobe": 16})
 recall_after = walkthrough.recall(walkthrough.result_ids(results), truth_ids)
-print("with ro2:", status_after, "| recall against brute force:", recall_after)
+print("with ro2:" if ext is None else "again:", status_after, "| recall against brute force:", recall_after)
 
 # %% [markdown]
 # ## A read node fails while clients search
@@ -177,36 +204,42 @@ print("with ro2:", status_after, "| recall against brute force:", recall_after)
 
 # %%
 #papermill_description=fault_demo
-loop = faults.SearchLoop(lambda: cluster.connect(router), COLLECTION, queries, truth_ids, cfg.topk,
-                         params={"nprobe": 16}).start("ro1 and ro2 up")
-loop.phase("ro1 and ro2 up", settle_s=0.5)
-os.kill(ro1["pid"], signal.SIGKILL)  # kill -9 <pid of ro1>
-loop.phase("ro1 killed", settle_s=0.2)
-during = walkthrough.wait_for(file_map, lambda m: "ro1" not in m.values())
-loop.phase("ro1 down, its files on ro2", settle_s=FAULT_SECONDS)
-killed_at = f"{ro1['host']}:{ro1['port']}"
-ro1 = cluster.start_node(lab, "ro1", role="ro")  # restart: the same port when free, the same mount
-back = walkthrough.wait_for(file_map, lambda m: "ro1" in m.values())
-loop.phase("ro1 restarted", settle_s=0.5)
-searches = loop.stop()
-fault_rows = faults.phase_summary(searches)
-print(f"ro1 was killed at {killed_at} and restarted at {ro1['host']}:{ro1['port']}")
-show.table(fault_rows, title="searches through the router, by phase")
+if ext is not None:
+    print(existing_view.SKIPPED["fault"])
+else:
+    loop = faults.SearchLoop(lambda: cluster.connect(router), COLLECTION, queries, truth_ids, cfg.topk,
+                             params={"nprobe": 16}).start("ro1 and ro2 up")
+    loop.phase("ro1 and ro2 up", settle_s=0.5)
+    os.kill(ro1["pid"], signal.SIGKILL)  # kill -9 <pid of ro1>
+    loop.phase("ro1 killed", settle_s=0.2)
+    during = walkthrough.wait_for(file_map, lambda m: "ro1" not in m.values())
+    loop.phase("ro1 down, its files on ro2", settle_s=FAULT_SECONDS)
+    killed_at = f"{ro1['host']}:{ro1['port']}"
+    ro1 = cluster.start_node(lab, "ro1", role="ro")  # restart: the same port when free, the same mount
+    back = walkthrough.wait_for(file_map, lambda m: "ro1" in m.values())
+    loop.phase("ro1 restarted", settle_s=0.5)
+    searches = loop.stop()
+    fault_rows = faults.phase_summary(searches)
+    print(f"ro1 was killed at {killed_at} and restarted at {ro1['host']}:{ro1['port']}")
+    display(show.table(fault_rows, title="searches through the router, by phase"))
 
 # %%
-show.table([{"file": f, "before the fault": after[f], "ro1 down": during.get(f), "ro1 restarted": back.get(f)}
-            for f in sorted(after)], title="which node searched each segment file")
+if ext is None:
+    display(show.table([{"file": f, "before the fault": after[f], "ro1 down": during.get(f),
+                         "ro1 restarted": back.get(f)} for f in sorted(after)],
+                       title="which node searched each segment file"))
 
 # %%
-fig = figures.file_node_figure({"1 read node": before, "2 read nodes": after, "ro1 killed": during,
-                                "ro1 restarted": back})
-fig = labkit.savefig(fig, "04_file_node_map", out)
+if ext is None:
+    fig = figures.file_node_figure({"1 read node": before, "2 read nodes": after, "ro1 killed": during,
+                                    "ro1 restarted": back})
+    fig = labkit.savefig(fig, "04_file_node_map", out)
 
 # %% [markdown]
 # ## Cluster panel
 
 # %%
-panel.cluster_panel(lab, file_map=file_map)
+panel.cluster_panel(lab, file_map=file_map) if ext is None else print(existing_view.SKIPPED["panel"])
 
 # %% [markdown]
 # ## Exercises
@@ -224,18 +257,21 @@ panel.cluster_panel(lab, file_map=file_map)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["solution"]
 # Solution 4.1
-port = free_port()
-nodes = {**views.read_nodes(lab), f"127.0.0.1:{port}": "ro3"}  # host:port -> node name
-ring = Ring(nodes)
-predicted = {f: nodes[ring.node_for(f)] for f in back}
-cluster.start_node(lab, "ro3", role="ro", port=port)
-seen = walkthrough.wait_for(file_map, lambda m: "ro3" in m.values())
-print(f"predicted {sum(n == 'ro3' for n in predicted.values())} files for ro3; the router gave it "
-      f"{sum(n == 'ro3' for n in seen.values())}; prediction right: {predicted == seen}")
-cluster.stop_node(lab, "ro3", purge=True)
-lab.umount("ro3")
-restored = walkthrough.wait_for(file_map, lambda m: m == back)
-assert predicted == seen and all(seen[f] in (back[f], "ro3") for f in back)
+if ext is not None:
+    print(existing_view.SKIPPED["ro3"])
+else:
+    port = free_port()
+    nodes = {**views.read_nodes(lab), f"127.0.0.1:{port}": "ro3"}  # host:port -> node name
+    ring = Ring(nodes)
+    predicted = {f: nodes[ring.node_for(f)] for f in back}
+    cluster.start_node(lab, "ro3", role="ro", port=port)
+    seen = walkthrough.wait_for(file_map, lambda m: "ro3" in m.values())
+    print(f"predicted {sum(n == 'ro3' for n in predicted.values())} files for ro3; the router gave it "
+          f"{sum(n == 'ro3' for n in seen.values())}; prediction right: {predicted == seen}")
+    cluster.stop_node(lab, "ro3", purge=True)
+    lab.umount("ro3")
+    restored = walkthrough.wait_for(file_map, lambda m: m == back)
+    assert predicted == seen and all(seen[f] in (back[f], "ro3") for f in back)
 
 # %% [markdown]
 # ### Exercise 4.2: where do writes go?
@@ -270,13 +306,20 @@ assert set(counts.values()) == {count_before + 10}
 # %% tags=["check"]
 assert status.OK() and recall_before == 1.0
 assert status_after.OK() and recall_after == 1.0
-assert set(before.values()) == {"ro1"} and set(before) == set(after)
-assert moved and all(new == "ro2" for _, new in moved.values())
-down = [r for r in searches if r["phase"] in {"ro1 killed", "ro1 down, its files on ro2"}]
-assert down and all(r["ok"] and r["recall"] == 1.0 for r in searches), fault_rows
-assert set(during.values()) == {"ro2"} and "ro1" in back.values()
-assert back == after or killed_at != f"{ro1['host']}:{ro1['port']}"  # same address: the same files
-metrics = labkit.record_metrics("04_mishards", {
-    "router_port": router["port"], "files": len(after), "moved": len(moved), "recall_before": recall_before,
-    "recall_after": recall_after, "searches_during_fault": len(down),
-    "lowest_recall_during_fault": min(r["recall"] for r in down)}, out)
+if ext is not None:  # an existing cluster: what was shown is the routed search and, if reported, the map
+    read_names = {r["name"] for r in ext.ro} or {"rw"}
+    assert before is None or (before and set(before.values()) <= read_names), before
+    metrics = labkit.record_metrics("04_mishards", {
+        "existing_cluster": ext.source, "router_port": router["port"], "files": len(before or {}),
+        "recall_before": recall_before, "recall_after": recall_after}, out)
+else:
+    assert set(before.values()) == {"ro1"} and set(before) == set(after)
+    assert moved and all(new == "ro2" for _, new in moved.values())
+    down = [r for r in searches if r["phase"] in {"ro1 killed", "ro1 down, its files on ro2"}]
+    assert down and all(r["ok"] and r["recall"] == 1.0 for r in searches), fault_rows
+    assert set(during.values()) == {"ro2"} and "ro1" in back.values()
+    assert back == after or killed_at != f"{ro1['host']}:{ro1['port']}"  # same address: the same files
+    metrics = labkit.record_metrics("04_mishards", {
+        "router_port": router["port"], "files": len(after), "moved": len(moved),
+        "recall_before": recall_before, "recall_after": recall_after, "searches_during_fault": len(down),
+        "lowest_recall_during_fault": min(r["recall"] for r in down)}, out)

@@ -46,11 +46,16 @@
 # **Prerequisites:** the lab's storage (notebook 01, or `labkit up`); this notebook starts and removes
 # its own nodes and router. **Time:** about 15 minutes with the exercise; the benchmark runs
 # ~30 s at `ci`, a few minutes at `small`, ~10-15 min at `full`.
+#
+# **An existing cluster:** with `LABKIT_CLUSTER_ROUTER` set (see the README), nothing is started: the
+# benchmark runs in `lazy` mode only (preload is a lab node option Milvus 1.1 does not have) through
+# that router, in a collection of its own that is dropped at the end. With `LABKIT_CLUSTER_MYSQL` and
+# `LABKIT_CLUSTER_RO` also set, the freshness lag asks each named ro node directly.
 
 # %%
 import labkit
 from labkit.bench import first_query
-from labkit.lab import Lab
+from labkit.lab import Lab, cluster
 from labkit.nb import bench_summary, show
 from labkit.nb.bench_figures import plot_first_query, plot_freshness
 
@@ -71,10 +76,18 @@ print(f"index: {plan.index_type}, nlist {plan.nlist}, nprobe {plan.nprobe}, inde
       f"{plan.index_file_size_mb} MB; nq {plan.nq}, topk {plan.topk}; {plan.ro_nodes} ro nodes")
 
 # %%
-lab = Lab()
-lab.up()
-print("JuiceFS mounts per node" if lab.fuse else
-      "no FUSE: nodes share a local directory (cold reads are not JuiceFS reads)")
+ext = cluster.existing()  # LABKIT_CLUSTER_* names a cluster the user runs: measure it, start nothing
+if ext is None:
+    lab = Lab()
+    lab.up()
+    print("JuiceFS mounts per node" if lab.fuse else
+          "no FUSE: nodes share a local directory (cold reads are not JuiceFS reads)")
+else:
+    print(f"Existing cluster ({ext.source}): router {cluster.address(ext.router)}; nothing is started. "
+          "Only lazy mode runs (preload is a lab node option); the freshness lag asks "
+          + (f"{len(ext.ro)} named ro node(s) directly." if ext.meta_uri and ext.ro else
+             "no node directly (that needs LABKIT_CLUSTER_MYSQL and LABKIT_CLUSTER_RO), "
+             "so it is the first query."))
 
 # %% [markdown]
 # ## Run both modes
@@ -84,7 +97,10 @@ print("JuiceFS mounts per node" if lab.fuse else
 
 # %%
 #papermill_description=first-query-benchmark
-result = first_query.run_first_query(SIZE, MODE, lab=lab, seed=SEED, auto_flush=AUTO_FLUSH)
+if ext is None:
+    result = first_query.run_first_query(SIZE, MODE, lab=lab, seed=SEED, auto_flush=AUTO_FLUSH)
+else:
+    result = first_query.run_existing(ext, SIZE, seed=SEED, auto_flush=AUTO_FLUSH)
 saved = first_query.save_json(result, "06_first_query", out)
 
 # %% [markdown]
@@ -169,9 +185,10 @@ for mode, run in result["modes"].items():
     assert len(run["batches"]) == plan.batches, mode  # every batch measured
     for b in run["batches"]:
         assert b["verified"] and b["first_s"] > 0 and b["warm_s"] > 0, (mode, b)  # against ground truth
-        assert b["freshness_s"] >= 0 and len(b["node_lag_s"]) == plan.ro_nodes, (mode, b)
+        assert b["freshness_s"] >= 0 and len(b["node_lag_s"]) == result["plan"]["ro_nodes"], (mode, b)
     assert run["rows_total"] == plan.batches * plan.batch_rows, mode
 assert len(findings) >= 1 + len(result["modes"])
+assert set(result["modes"]) == ({"lazy"} if ext else {"lazy", "preload"} if MODE == "both" else {MODE})
 metrics = labkit.record_metrics("06_first_query_benchmark", {
     "plan": result["plan"],
     **{f"{m}_{k}": r[k] for m, r in result["modes"].items()

@@ -30,7 +30,7 @@ import json
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,7 @@ class ModeCluster(EphemeralCluster):
                          node_env=self._env)
         self.mode, self.plan = mode, plan
         self.collection = self.db
+        self.has_meta = True  # TableFiles rows are read for every batch
 
     def _options(self, role: str) -> dict[str, Any]:
         extra: dict[str, Any] = {"auto_flush_interval": 1 if self.plan.auto_flush else 0,
@@ -193,6 +194,77 @@ class ModeCluster(EphemeralCluster):
 
     def segment_dir(self, mount: Path, f: dict[str, Any]) -> Path:
         return mount / self.storage_dir / "db" / "tables" / str(f["table_id"]) / str(f["segment_id"])
+
+
+class ExistingRun:
+    """The ``lazy`` run through the router of a cluster labkit did not start (``labkit.lab.existing``).
+
+    Nothing is started: one collection of its own is created through the router and dropped at the
+    end. With the cluster's MySQL named, the new files are read from ``TableFiles`` and each named ro
+    node is asked directly (freshness lag); without it only the router is measured.
+    """
+
+    mode = "lazy"
+
+    def __init__(self, ext: Any, plan: Plan) -> None:
+        import uuid
+
+        from labkit.lab import cluster
+
+        self.ext = ext
+        self.has_meta = bool(ext.meta_uri)
+        self.ro_names = [r["name"] for r in ext.ro] if self.has_meta else []
+        self.plan = replace(plan, ro_nodes=len(self.ro_names))
+        self.collection = f"fq_existing_{uuid.uuid4().hex[:6]}"
+        self.names = ["rw", *self.ro_names]  # names[1:] are the ro nodes asked directly
+        self.client = cluster.connect(ext.router)
+        self.ro_clients = {r["name"]: cluster.connect(r) for r in ext.ro if r["name"] in self.ro_names}
+
+    def searchable_files(self) -> list[dict[str, Any]]:
+        if not self.has_meta:
+            return []
+        import pymysql
+
+        conn = pymysql.connect(**self.ext.mysql_params())
+        try:
+            with conn.cursor(pymysql.cursors.DictCursor) as cur:
+                cur.execute("SELECT id, table_id, segment_id, file_id, file_type, file_size, row_count "
+                            "FROM TableFiles WHERE table_id=%s AND file_type IN (1,2,3)", (self.collection,))
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        """Drop the run's collection and close the clients; never raises."""
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.client.drop_collection(self.collection)
+        for c in [self.client, *self.ro_clients.values()]:
+            with contextlib.suppress(Exception):
+                c.close()
+
+
+def run_existing(ext: Any, size: str | None = None, seed: int = 0, auto_flush: bool = False,
+                 **plan_overrides: Any) -> dict[str, Any]:
+    """The first-query workload through an existing cluster's router (``lazy`` only: Milvus 1.1)."""
+    from labkit.nb.bench_figures import ARTICLE_FIRST_QUERY_S
+
+    if auto_flush and not ext.meta_uri:
+        raise LabError("Auto-flush is seen in TableFiles: name the cluster's MySQL (LABKIT_CLUSTER_MYSQL).")
+    run = ExistingRun(ext, make_plan(size, seed=seed, auto_flush=auto_flush, **plan_overrides))
+    t0 = time.perf_counter()
+    milestone(f"first-query: existing cluster ({ext.source}), {run.plan.batches} x {run.plan.batch_rows}")
+    try:
+        results = {"lazy": _run_batches(run, None, t0)}
+    finally:
+        run.close()
+    return {"benchmark": "first_query", "plan": run.plan.as_dict(), "modes": results,
+            "article_first_query_s": ARTICLE_FIRST_QUERY_S, "existing_cluster": ext.source,
+            "index_note": (f"{run.plan.index_type}, nlist {run.plan.nlist}, nprobe {run.plan.nprobe}, "
+                           f"index_file_size {run.plan.index_file_size_mb} MB, through the existing "
+                           f"router {ext.router['host']}:{ext.router['port']}"),
+            "fuse": None, "seconds": round(time.perf_counter() - t0, 1)}
 
 
 # ---------------------------------------------------------------------------------- a batch
@@ -318,7 +390,7 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
     data = batch_vectors(plan, b)
     timing, files, ids = _seal(mc, data, known)
     t_ack = time.perf_counter()
-    if not files:
+    if not files and mc.has_meta:
         raise LabError(f"Batch {b}: no new searchable file after the flush.")
     rows = query_rows(plan, b)
     q = data[rows].tolist()
@@ -348,7 +420,7 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
         out["idle_warm_s"] = round(_verified_search(mc.client, mc.collection, q, want, plan)[0], 5)
     if mc.mode == "lazy":
         # searchable as soon as the seal returns; what lags is the on-demand load on each ro node
-        for name in mc.names[1:]:
+        for name in mc.names[1:] if file_ids else ():  # no metadata: no file ids to ask the nodes for
             node_lag[name] = _probe_node(mc, name, file_ids, q, want)
         out["freshness_s"] = round(max(first_s, *node_lag.values()), 5)
         if reader is not None:
@@ -364,25 +436,31 @@ def run_mode(lab: Any, mode: str, plan: Plan, reader: Path | None = None) -> dic
     if mode not in MODES:
         raise LabError(f"Unknown mode {mode!r}; choose lazy, preload or both.")
     t0 = time.perf_counter()
-    batches: list[dict[str, Any]] = []
     with ModeCluster(lab, mode, plan) as mc:
-        status = mc.client.create_collection({"collection_name": mc.collection, "dimension": plan.dim,
-                                              "index_file_size": plan.index_file_size_mb, "metric_type": L2})
-        if not status.OK():
-            raise LabError(f"create_collection failed: {status.message}")
-        status = mc.client.create_index(mc.collection, IVF_FLAT, {"nlist": plan.nlist})
-        if not status.OK():
-            raise LabError(f"create_index failed: {status.message}")
-        known: set[int] = set()
-        for b in range(plan.batches):
-            row = run_batch(mc, b, known, reader)
-            batches.append(row)
-            milestone(f"first-query {mode}: batch {b + 1}/{plan.batches} first {row['first_s']:.4f} s, "
-                      f"warm {row['warm_s']:.4f} s, freshness {row['freshness_s']:.3f} s")
-            if b + 1 < plan.batches:
-                time.sleep(plan.intervals_s[b])
-        status, total = mc.client.count_entities(mc.collection)
-        rows_total = int(total) if status.OK() else None
+        return _run_batches(mc, reader, t0)
+
+
+def _run_batches(mc: Any, reader: Path | None, t0: float) -> dict[str, Any]:
+    """Create the collection, run every batch of ``mc.plan``, summarise (the mode's cluster stays up)."""
+    plan, mode = mc.plan, mc.mode
+    batches: list[dict[str, Any]] = []
+    status = mc.client.create_collection({"collection_name": mc.collection, "dimension": plan.dim,
+                                          "index_file_size": plan.index_file_size_mb, "metric_type": L2})
+    if not status.OK():
+        raise LabError(f"create_collection failed: {status.message}")
+    status = mc.client.create_index(mc.collection, IVF_FLAT, {"nlist": plan.nlist})
+    if not status.OK():
+        raise LabError(f"create_index failed: {status.message}")
+    known: set[int] = set()
+    for b in range(plan.batches):
+        row = run_batch(mc, b, known, reader)
+        batches.append(row)
+        milestone(f"first-query {mode}: batch {b + 1}/{plan.batches} first {row['first_s']:.4f} s, "
+                  f"warm {row['warm_s']:.4f} s, freshness {row['freshness_s']:.3f} s")
+        if b + 1 < plan.batches:
+            time.sleep(plan.intervals_s[b])
+    status, total = mc.client.count_entities(mc.collection)
+    rows_total = int(total) if status.OK() else None
     return {
         "mode": mode, "batches": batches, "rows_total": rows_total,
         "first_s": stats([b["first_s"] for b in batches]),
