@@ -88,14 +88,17 @@ def pip(python: Path, path: Path) -> None:
         return
     run([str(python), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"])
     run([str(python), "-m", "pip", "install", "-q", "--no-deps", PYMILVUS])
-    check = "from milvus import Milvus; from google.protobuf.internal import api_implementation as a; print(a.Type())"
-    backend = subprocess.run([str(python), "-c", check], capture_output=True, text=True, check=True).stdout.strip()
+    check = ("from milvus import Milvus; from google.protobuf.internal import api_implementation as a; "
+             "print(a.Type())")
+    backend = subprocess.run([str(python), "-c", check], capture_output=True, text=True,
+                             check=True).stdout.strip()
     say(f"pymilvus 1.1.2 imports on the {backend} protobuf runtime")
     stamp.write_text(digest)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--venv", default=str(ROOT / ".venv"))
     parser.add_argument("--no-apt", action="store_true", help="do not install Debian packages")
     args = parser.parse_args(argv)

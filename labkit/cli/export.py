@@ -37,7 +37,8 @@ def cli(argv: list[str]) -> int:
         if not args.no_validate:
             problems = [m for m in (validate(folder), validate(folder, local=True)) if m]
             if problems:
-                raise LabError(f"{folder}/docker-compose.yml does not validate: {problems[0].splitlines()[0]}")
+                raise LabError(f"{folder}/docker-compose.yml does not validate: "
+                               f"{problems[0].splitlines()[0]}")
             status = "valid (docker-compose config)"
         print(f"{folder}: {status}")
     print(f"Order of steps: {args.out.rstrip('/')}/README.md")

@@ -66,11 +66,15 @@ def up(argv: list[str]) -> int:
     p = _parser("up", "Start the lab's storage services (MySQL, Redis, object store, JuiceFS volume).")
     p.add_argument("--backend", default=None, help="local (processes, default) or docker (containers)")
     p.add_argument("--cluster", action="store_true",
-                   help="also the rw node, --ro read nodes and the router (a plain `up` restores a recorded one)")
+                   help="also the rw node, --ro read nodes and the router "
+                        "(a plain `up` restores a recorded one)")
     p.add_argument("--ro", type=int, default=None, help="read nodes with --cluster (default 1)")
-    p.add_argument("--object-store", default=None, help="file (default) or s3 (SeaweedFS S3 server, objects on disk)")
-    p.add_argument("--mysql-port", type=_port, default=None, help="explicit MySQL port (default 3306 if free)")
-    p.add_argument("--redis-port", type=_port, default=None, help="explicit Redis port (default 6379 if free)")
+    p.add_argument("--object-store", default=None,
+                   help="file (default) or s3 (SeaweedFS S3 server, objects on disk)")
+    p.add_argument("--mysql-port", type=_port, default=None,
+                   help="explicit MySQL port (default 3306 if free)")
+    p.add_argument("--redis-port", type=_port, default=None,
+                   help="explicit Redis port (default 6379 if free)")
     p.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
     args = p.parse_args(argv)
     lab = Lab(args.home, backend=args.backend, object_store=args.object_store,
@@ -164,7 +168,8 @@ def down(argv: list[str]) -> int:
         return 0
     lab.down(purge=args.purge)
     _stop_idle_engine()
-    _print(lab, "Lab stopped" + (" and its data deleted." if args.purge else "; data kept (use --purge to delete)."))
+    _print(lab, "Lab stopped"
+           + (" and its data deleted." if args.purge else "; data kept (use --purge to delete)."))
     return 0
 
 

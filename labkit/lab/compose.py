@@ -48,8 +48,10 @@ def compose_file(host: int) -> dict[str, Any]:
         # the password reaches redis-server on stdin (config "-"), never on its command line
         services["redis"] = {
             **common, "image": "${REDIS_IMAGE}", "environment": {"REDIS_PASSWORD": "${REDIS_PASSWORD}"},
-            "command": ["sh", "-c", "exec redis-server - --port ${REDIS_PORT} --bind ${REDIS_BIND} --appendonly yes"
-                        " --maxmemory-policy noeviction --dir /data <<EOF\nrequirepass $$REDIS_PASSWORD\nEOF\n"],
+            "command": ["sh", "-c",
+                        "exec redis-server - --port ${REDIS_PORT} --bind ${REDIS_BIND} --appendonly yes"
+                        " --maxmemory-policy noeviction --dir /data"
+                        " <<EOF\nrequirepass $$REDIS_PASSWORD\nEOF\n"],
             "volumes": ["${DATA_DIR}/redis:/data"], "healthcheck": _tcp_check("REDIS_PORT")}
     services["milvus"] = {
         **common, "image": "${MILVUS_IMAGE}",
@@ -127,8 +129,9 @@ export META_PASSWORD="$REDIS_PASSWORD"
 META="redis://${REDIS_HOST}:${REDIS_PORT}/1"
 case "${1:-}" in
   format) juicefs format --storage "$JFS_STORAGE" --bucket "$JFS_BUCKET" --trash-days 0 "$META" milvus-jfs ;;
-  mount)  juicefs mount -d --no-usage-report --cache-dir "$DATA_DIR/jfs-cache" --log "$DATA_DIR/juicefs.log" \\
-              --metrics "127.0.0.1:${JFS_METRICS_PORT:-9567}" "$META" "$JFS_MOUNT"
+  mount)  juicefs mount -d --no-usage-report --cache-dir "$DATA_DIR/jfs-cache" \\
+              --log "$DATA_DIR/juicefs.log" --metrics "127.0.0.1:${JFS_METRICS_PORT:-9567}" \\
+              "$META" "$JFS_MOUNT"
           mkdir -p "$JFS_MOUNT/milvus/db" ;;
   umount) juicefs umount "$JFS_MOUNT" ;;
   *) echo "usage: $0 format|mount|umount" >&2; exit 2 ;;

@@ -58,7 +58,8 @@ class EnvReport:
         rows += [(c.name, "ok" if c.ok else ("MISSING" if c.required else "missing"), c.detail, c.fix)
                  for c in self.checks]
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip() for r in rows]
+        lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip()
+                 for r in rows]
         lines.insert(1, "-" * min(120, sum(widths) + 6))
         return "\n".join(lines)
 
@@ -165,7 +166,8 @@ def check_env(strict: bool = False) -> EnvReport:
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="labkit doctor", description="What this machine can do for the lab.")
+    parser = argparse.ArgumentParser(prog="labkit doctor",
+                                     description="What this machine can do for the lab.")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     report = check_env()

@@ -65,7 +65,8 @@ class ExistingCluster:
         """The record of node ``name`` ("rw", "ro1", "ro2", ...); a clear error if the cluster has none."""
         if role == "rw":
             if self.rw is None:
-                raise LabError(f"The existing cluster ({self.source}) names no rw node; set {PREFIX}RW=host:port.")
+                raise LabError(f"The existing cluster ({self.source}) names no rw node; "
+                               f"set {PREFIX}RW=host:port.")
             return self.rw
         for rec in self.ro:
             if rec["name"] == name:

@@ -206,8 +206,9 @@ def _build_base(client, mirror: str, want: str, say: Callable[[str], None]) -> N
         # packages apt already downloaded on this machine are reused (and new ones kept there)
         cache = ["--cache-dir=/var/cache/apt/archives"] if Path("/var/cache/apt/archives").is_dir() else []
         with open(log, "wb") as out:
-            rc = subprocess.run([debootstrap, "--variant=minbase", *cache, SUITE, str(rootfs), mirror], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=1200).returncode
+            rc = subprocess.run([debootstrap, "--variant=minbase", *cache, SUITE, str(rootfs), mirror],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                timeout=1200).returncode
         if rc != 0:
             from labkit.lab.procs import tail
 
@@ -216,7 +217,8 @@ def _build_base(client, mirror: str, want: str, say: Callable[[str], None]) -> N
         (rootfs / "etc/apt/sources.list").write_text(
             f"deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\n")
         (rootfs / "etc/dpkg/dpkg.cfg.d/01-labkit-nodoc").write_text(
-            "path-exclude /usr/share/doc/*\npath-exclude /usr/share/man/*\npath-exclude /usr/share/locale/*\n")
+            "path-exclude /usr/share/doc/*\npath-exclude /usr/share/man/*\n"
+            "path-exclude /usr/share/locale/*\n")
         (rootfs / "etc/apt/apt.conf.d/01-labkit").write_text(
             'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n')
         shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)

@@ -38,10 +38,10 @@ def placement_rows(cfg: LabConfig, fuse: bool) -> list[dict[str, Any]]:
     """Every process the lab starts, what it is for, and where it listens or keeps data."""
     storage = "its own JuiceFS mount" if fuse else "the shared local directory"
     rows = [
-        {"process": "mariadbd", "role": "Milvus metadata (MySQL `milvus` db)", "where": "127.0.0.1, free port",
-         "notebook": "01"},
-        {"process": "redis-server", "role": "JuiceFS metadata engine (AOF on)", "where": "127.0.0.1, free port",
-         "notebook": "02"},
+        {"process": "mariadbd", "role": "Milvus metadata (MySQL `milvus` db)",
+         "where": "127.0.0.1, free port", "notebook": "01"},
+        {"process": "redis-server", "role": "JuiceFS metadata engine (AOF on)",
+         "where": "127.0.0.1, free port", "notebook": "02"},
         {"process": "object store", "role": "JuiceFS data blocks (file dir or SeaweedFS S3)",
          "where": "lab home", "notebook": "02"},
     ]
@@ -52,8 +52,10 @@ def placement_rows(cfg: LabConfig, fuse: bool) -> list[dict[str, Any]]:
     for name in node_names(cfg):
         role = "rw: inserts, flushes, merges" if name == "rw" else "ro: searches only"
         rows.append({"process": f"labkit.node ({name})", "role": f"Milvus 1.1 node, {role}",
-                     "where": f"gRPC on 127.0.0.1; db/ on {storage}", "notebook": "03" if name != "ro2" else "04"})
-    rows.append({"process": "labkit.router", "role": "Mishards: forwards writes to rw, spreads searches over ro",
+                     "where": f"gRPC on 127.0.0.1; db/ on {storage}",
+                     "notebook": "03" if name != "ro2" else "04"})
+    rows.append({"process": "labkit.router",
+                 "role": "Mishards: forwards writes to rw, spreads searches over ro",
                  "where": "127.0.0.1:19530 when free", "notebook": "04"})
     return rows
 
@@ -80,7 +82,8 @@ def _measured(executed: Path) -> float | None:
     return round(float(duration), 1) if duration and meta.get("exception") is not True else None
 
 
-def notebook_rows(folder: Path | str = REPO_ROOT / "notebooks", executed_dir: Path | str | None = None) -> list[dict]:
+def notebook_rows(folder: Path | str = REPO_ROOT / "notebooks",
+                  executed_dir: Path | str | None = None) -> list[dict]:
     """Each notebook with its title, the estimate and, when an executed copy exists, the measured time."""
     from labkit.nb.artifacts import artifacts_dir
 

@@ -20,7 +20,7 @@ from labkit.lab import images
 
 @pytest.fixture(scope="session")
 def engine_session() -> Iterator[engines.Engine]:
-    """An answering engine; if none answered before the session, labkit's dockerd is stopped (by PID) at the end."""
+    """An answering engine; a dockerd labkit started for the session is stopped (by PID) at the end."""
     found = engines.find()
     started = False
     if found is None:

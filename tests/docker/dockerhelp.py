@@ -14,7 +14,8 @@ from labkit.lab.services import juicefs as jfs
 REPO = Path(__file__).resolve().parents[2]
 
 
-def labkit(*args: str, home: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def labkit(*args: str, home: Path, timeout: float = 600,
+           env: dict | None = None) -> subprocess.CompletedProcess:
     """The `labkit` CLI in a subprocess (as a user runs it)."""
     full = {**os.environ, "LABKIT_HOME": str(home), "LABKIT_IMAGES": "local", "PYTHONPATH": str(REPO),
             **(env or {})}

@@ -37,7 +37,8 @@ def _router_address(stdout: str) -> tuple[str, int]:
 def _recall(client, name: str, ids: list[int], data: np.ndarray, queries: np.ndarray) -> float:
     status, res = client.search(name, TOPK, queries.tolist())
     assert status.OK(), status
-    truth = np.argsort(((queries[:, None, :] - data[None, :, :]) ** 2).sum(-1), axis=1, kind="stable")[:, :TOPK]
+    distances = ((queries[:, None, :] - data[None, :, :]) ** 2).sum(-1)
+    truth = np.argsort(distances, axis=1, kind="stable")[:, :TOPK]
     id_arr = np.asarray(ids)
     hits = sum(len(set(row) & set(id_arr[t].tolist())) for row, t in zip(res.id_array, truth, strict=True))
     return hits / (len(queries) * TOPK)
@@ -83,7 +84,8 @@ def test_containers_bind_mounts_and_status(up) -> None:
     assert len(rows) >= 6 and all(" ok" in r for r in rows), status.stdout
     assert "Docker engine" in status.stdout
     node_log = labkit("logs", "rw", "-n", "50", home=up["home"])
-    assert node_log.returncode == 0 and "Milvus 1.1 lab node (rw) listening" in node_log.stdout, node_log.stdout
+    assert node_log.returncode == 0, node_log.stdout
+    assert "Milvus 1.1 lab node (rw) listening" in node_log.stdout, node_log.stdout
 
 
 def test_pymilvus_through_the_router_container_recall_1(up) -> None:
@@ -118,13 +120,15 @@ def test_existing_cluster_settings_start_nothing(up, tmp_path, monkeypatch) -> N
     router = cluster.start_router(other)
     rw = cluster.start_node(other, "rw", role="rw")
     ro2 = cluster.start_node(other, "ro2", role="ro")
-    assert (router["port"], rw["port"], ro2["port"]) == (up["router"][1], recs["rw"]["port"], recs["ro2"]["port"])
+    assert (router["port"], rw["port"], ro2["port"]) == (up["router"][1], recs["rw"]["port"],
+                                                         recs["ro2"]["port"])
     assert cluster.up(other)["port"] == up["router"][1]
     assert not (tmp_path / "other-home" / "state.json").exists()  # nothing was started or recorded
     ext = cluster.existing()
     assert ext is not None and ext.source.startswith("file")
     check = ext.check()
-    assert check["router"] and check["rw"] and check["ro1"] and check["mysql"] is True and check["redis"] is True
+    assert check["router"] and check["rw"] and check["ro1"]
+    assert check["mysql"] is True and check["redis"] is True
     client = cluster.connect(router)
     if up["ids"]:
         assert client.count_entities(up["name"])[1] == ROWS
@@ -140,7 +144,8 @@ def test_existing_cluster_settings_start_nothing(up, tmp_path, monkeypatch) -> N
     status = labkit("status", home=tmp_path / "other-home",
                     env={"LABKIT_CLUSTER_FILE": str(settings), "LABKIT_CLUSTER_REDIS": lab.redis_url()})
     assert status.returncode == 0 and "Existing cluster from file" in status.stdout, status.stdout
-    assert "router ok (Milvus 1.1" in status.stdout and "mysql ok" in status.stdout and "DOWN" not in status.stdout
+    assert "router ok (Milvus 1.1" in status.stdout and "mysql ok" in status.stdout
+    assert "DOWN" not in status.stdout
 
 
 def test_down_leaves_nothing_and_plain_up_restores(up) -> None:

@@ -56,7 +56,8 @@ def _fill_env(out: Path, tmp: Path) -> dict[int, dict[str, str]]:
         return str(p)
 
     milvus = {h: port() for h in range(1, HOSTS + 1)}
-    shared = {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": port(), "REDIS_HOST": "127.0.0.1", "REDIS_PORT": port()}
+    shared = {"MYSQL_HOST": "127.0.0.1", "MYSQL_PORT": port(), "REDIS_HOST": "127.0.0.1",
+              "REDIS_PORT": port()}
     values = {}
     for h in range(1, HOSTS + 1):
         v = {**shared, "MILVUS_PORT": milvus[h], "MILVUS_BIND": "127.0.0.1", "DATA_DIR": str(tmp / f"h{h}"),
@@ -64,7 +65,8 @@ def _fill_env(out: Path, tmp: Path) -> dict[int, dict[str, str]]:
              "MILVUS_IMAGE": "labkit/lab:latest"}
         if h == 1:
             v.update({"MYSQL_BIND": "127.0.0.1", "REDIS_BIND": "127.0.0.1", "MISHARDS_BIND": "127.0.0.1",
-                      "MISHARDS_PORT": port(), "RW_HOST": "127.0.0.1", "JFS_BUCKET": str(tmp / "objects") + "/",
+                      "MISHARDS_PORT": port(), "RW_HOST": "127.0.0.1",
+                      "JFS_BUCKET": str(tmp / "objects") + "/",
                       "RO_HOSTS": ",".join(f"127.0.0.1:{milvus[k]}" for k in range(2, HOSTS + 1))})
         compose.write_env(out / f"host{h}" / ".env", v)
         values[h] = compose.read_env(out / f"host{h}" / ".env")
@@ -76,7 +78,8 @@ def test_export_validates_and_comes_up(engine, local_images, tmp_path: Path) -> 
 
     out = tmp_path / "export"
     project = f"t{uuid.uuid4().hex[:6]}"
-    proc = labkit("export", "compose", "--hosts", str(HOSTS), "--project", project, str(out), home=tmp_path / "lab")
+    proc = labkit("export", "compose", "--hosts", str(HOSTS), "--project", project, str(out),
+                  home=tmp_path / "lab")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("valid (docker-compose config)") == HOSTS
     # nothing of this machine: no paths of it, addresses are placeholders until the user fills them in
@@ -86,9 +89,11 @@ def test_export_validates_and_comes_up(engine, local_images, tmp_path: Path) -> 
             assert str(REPO) not in text and str(tmp_path) not in text, f
     first = compose.read_env(out / "host1" / ".env")
     assert first["MYSQL_HOST"] == "host1" and first["RO_HOSTS"] == "host2,host3"
-    assert len(first["MYSQL_PASSWORD"]) == 24 and first["MYSQL_PASSWORD"] in (out / "host3" / ".env").read_text()
+    assert len(first["MYSQL_PASSWORD"]) == 24
+    assert first["MYSQL_PASSWORD"] in (out / "host3" / ".env").read_text()
     assert "docker-compose up -d mysql redis" in (out / "README.md").read_text()
-    assert {p.name for p in (out / "host2").iterdir()} >= {"docker-compose.yml", ".env", "juicefs.sh", "prepare.sh"}
+    assert {p.name for p in (out / "host2").iterdir()} >= {"docker-compose.yml", ".env", "juicefs.sh",
+                                                           "prepare.sh"}
 
     values = _fill_env(out, tmp_path)
     env = {**os.environ, **engine.env(), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}

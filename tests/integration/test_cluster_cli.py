@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "LABKIT_HOME": str(home)}, stdin=subprocess.DEVNULL)
+    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "LABKIT_HOME": str(home)}, stdin=subprocess.DEVNULL)
 
 
 def test_up_cluster_local_prints_a_usable_router(tmp_path: Path) -> None:

@@ -30,8 +30,8 @@ NOTEBOOKS = ("03_milvus_rw_ro.ipynb", "04_mishards.ipynb", "06_first_query_bench
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "LABKIT_HOME": str(home)}, stdin=subprocess.DEVNULL)
+    return subprocess.run([sys.executable, "-m", "labkit", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "LABKIT_HOME": str(home)}, stdin=subprocess.DEVNULL)
 
 
 def _settings(home: Path) -> str:
@@ -59,12 +59,12 @@ def test_notebooks_run_against_a_separate_cluster(tmp_path: Path) -> None:
         assert re.search(r"Router \(Mishards role\): [\d.]+:\d+", up.stdout), up.stdout
         settings = tmp_path / "cluster.env"
         settings.write_text(_settings(first))
-        env = {"LABKIT_HOME": str(second), "LABKIT_CLUSTER_FILE": str(settings), "LABKIT_ARTIFACTS": str(out_dir),
-               "LABKIT_CI": "1", "LABKIT_SIZE": "ci"}
+        env = {"LABKIT_HOME": str(second), "LABKIT_CLUSTER_FILE": str(settings),
+               "LABKIT_ARTIFACTS": str(out_dir), "LABKIT_CI": "1", "LABKIT_SIZE": "ci"}
         shown: dict[str, str] = {}  # each notebook's outputs, as text
         for name in NOTEBOOKS:
-            result = run_notebook(REPO_ROOT / "notebooks" / name, "ci", out_dir, timeout=300, log_output=False,
-                                  env=env)
+            result = run_notebook(REPO_ROOT / "notebooks" / name, "ci", out_dir, timeout=300,
+                                  log_output=False, env=env)
             assert result["ok"], f"{name}: {result['error']}; executed copy: {out_dir / name}"
             nb = nbformat.read(out_dir / name, as_version=4)
             checks = [c for c in nb.cells if "check" in c.get("metadata", {}).get("tags", [])]

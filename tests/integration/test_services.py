@@ -198,7 +198,8 @@ def test_s3_object_store_receives_the_chunks(tmp_path: Path) -> None:
 def test_docker_backend_renders_commands_and_refuses_without_engine(tmp_path: Path) -> None:
     from labkit.lab.services.docker_backend import engine_available
 
-    dry = labkit_cli("up", "--backend", "docker", "--dry-run", home=tmp_path / "dock", env={"LABKIT_IMAGES": "real"})
+    dry = labkit_cli("up", "--backend", "docker", "--dry-run", home=tmp_path / "dock",
+                     env={"LABKIT_IMAGES": "real"})
     assert dry.returncode == 0, dry.stderr
     assert "docker run -d" in dry.stdout and "mysql:5.7" in dry.stdout and "redis-server" in dry.stdout
     assert "--storage wasb" in dry.stdout  # the article's Azure form, shown for comparison

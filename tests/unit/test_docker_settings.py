@@ -1,4 +1,4 @@
-"""Pure logic of the docker side: the Debian mirror apt uses, image sets, existing-cluster settings, compose."""
+"""Pure logic of the docker side: the apt Debian mirror, image sets, existing-cluster settings, compose."""
 
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def test_compose_files_keep_everything_in_variables(tmp_path: Path) -> None:
     assert [f.name for f in folders] == ["host1", "host2", "host3"]
     one = yaml.safe_load((folders[0] / "docker-compose.yml").read_text())
     two = yaml.safe_load((folders[1] / "docker-compose.yml").read_text())
-    assert set(one["services"]) == {"mysql", "redis", "milvus", "mishards"} and set(two["services"]) == {"milvus"}
+    assert set(one["services"]) == {"mysql", "redis", "milvus", "mishards"}
+    assert set(two["services"]) == {"milvus"}
     assert all(s["network_mode"] == "host" for s in one["services"].values())
     assert "${JFS_MOUNT}/milvus/db:/var/lib/milvus/db" in two["services"]["milvus"]["volumes"]
     text = (folders[0] / "docker-compose.yml").read_text()

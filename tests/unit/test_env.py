@@ -28,7 +28,8 @@ def test_report_lists_every_capability() -> None:
 def test_binary_verdicts_match_the_filesystem() -> None:
     report = check_env()
     assert report["fio"].ok == bool(shutil.which("fio"))
-    assert report["redis-server"].ok == bool(shutil.which("redis-server") or Path("/usr/bin/redis-server").exists())
+    assert report["redis-server"].ok == bool(shutil.which("redis-server")
+                                             or Path("/usr/bin/redis-server").exists())
 
 
 def test_no_fuse_switch(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,6 +46,7 @@ def test_strict_raises_one_sentence_when_required_piece_missing(monkeypatch: pyt
 
 
 def test_doctor_cli_prints_a_table() -> None:
-    out = subprocess.run([sys.executable, "-m", "labkit", "doctor"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "labkit", "doctor"], capture_output=True, text=True,
+                         timeout=60)
     assert "pymilvus" in out.stdout and "how to fix" in out.stdout
     assert out.returncode == (0 if check_env().ok else 1)

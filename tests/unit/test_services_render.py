@@ -37,7 +37,8 @@ def test_registry_knows_both_backends_and_refuses_others(tmp_path: Path) -> None
         get_service("mysql", "k8s", LabState(tmp_path))
 
 
-def test_docker_commands_are_exact_and_never_carry_passwords(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docker_commands_are_exact_and_never_carry_passwords(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LABKIT_IMAGES", raising=False)  # the default set: the article's real images
     st = LabState(tmp_path)
     svc = get_service("mysql", "docker", st, "mysql", port=None)
@@ -85,7 +86,8 @@ def test_stop_order_puts_clients_before_storage() -> None:
     kinds = ["objectstore", "mysql", "mount", "router", "redis", "node", "juicefs", "something"]
     ordered = sorted(kinds, key=lambda k: _order({"kind": k}, start=False))
     assert ordered[:2] == ["router", "node"] and ordered[-1] == "objectstore"
-    assert ordered.index("something") < ordered.index("mount") < ordered.index("redis") < ordered.index("mysql")
+    assert (ordered.index("something") < ordered.index("mount") < ordered.index("redis")
+            < ordered.index("mysql"))
 
 
 def test_status_table() -> None:

@@ -69,7 +69,8 @@ class Service(ABC):
         """The shell commands this backend runs, secrets masked (shown in notebooks)."""
         return []
 
-    def stop_process(self, expect: str | None, purge: bool, data_dir: Path | None, timeout: float = 10.0) -> None:
+    def stop_process(self, expect: str | None, purge: bool, data_dir: Path | None,
+                     timeout: float = 10.0) -> None:
         """Stop the recorded PID (only if its command line contains ``expect``).
 
         Without ``purge`` the record stays (marked stopped) so a restart reuses the port and the

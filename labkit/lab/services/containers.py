@@ -106,7 +106,7 @@ def get(client, name: str):
 
 
 def remove(client, name: str, timeout: int = 20) -> bool:
-    """Stop (SIGTERM, then SIGKILL after ``timeout`` s) and delete the container with its anonymous volumes."""
+    """Stop (SIGTERM, then SIGKILL after ``timeout`` s); delete the container and its anonymous volumes."""
     import docker
 
     box = get(client, name)

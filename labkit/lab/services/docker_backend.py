@@ -95,7 +95,8 @@ class DockerMixin:
         box = containers.run(client, spec, self.container(), self.state.home, self.name)  # type: ignore[attr-defined]
         rec = self.state.record(self.name, kind=self.kind, backend="docker",  # type: ignore[attr-defined]
                                 pid=containers.state(box)["pid"], host="127.0.0.1", port=port,
-                                container=self.container(), container_id=box.id, image=spec.image, stopped=False)
+                                container=self.container(), container_id=box.id, image=spec.image,
+                                stopped=False)
         try:
             containers.wait_ready(box, self.healthy, self.ready_timeout,  # type: ignore[attr-defined]
                                   f"The {self.kind} container {self.container()}")  # type: ignore[attr-defined]
@@ -129,8 +130,8 @@ class DockerMixin:
             detail = (f"container {self.container()}, {rec.get('image', '?')}, docker health {st['health']}"
                       + ("" if st["running"] else f", exited {st['exit_code']}"))
         return ServiceStatus(self.name, self.kind, "docker",  # type: ignore[attr-defined]
-                             f"127.0.0.1:{rec.get('port', '?')}", st.get("pid") if st["running"] else None, ok,
-                             detail)
+                             f"127.0.0.1:{rec.get('port', '?')}", st.get("pid") if st["running"] else None,
+                             ok, detail)
 
 
 @register
@@ -159,7 +160,8 @@ class DockerMySQL(DockerMixin, MySQLBase):
         conn = self._admin()
         try:
             with conn.cursor() as cur:
-                cur.execute("CREATE USER IF NOT EXISTS %s@'localhost' IDENTIFIED BY %s", (USER, self.password()))
+                cur.execute("CREATE USER IF NOT EXISTS %s@'localhost' IDENTIFIED BY %s",
+                            (USER, self.password()))
         finally:
             conn.close()
         return super().create_database(name)
@@ -182,7 +184,8 @@ class DockerRedis(DockerMixin, RedisBase):
     def spec(self, port: int) -> RunSpec:
         return RunSpec(image=images.image_for("redis"),
                        command=["redis-server", "/usr/local/etc/redis/redis.conf"],
-                       binds={str(self.conf): "/usr/local/etc/redis/redis.conf:ro", str(self.data_dir): "/data"},
+                       binds={str(self.conf): "/usr/local/etc/redis/redis.conf:ro",
+                              str(self.data_dir): "/data"},
                        health_port=port)
 
 
@@ -209,8 +212,9 @@ class DockerObjectStore(DockerMixin, ObjectStoreBase):
         if self.store == "file":
             base = self.state.home / "objects"
             base.mkdir(parents=True, exist_ok=True)
-            return self.state.record(self.name, kind=self.kind, backend="docker", store="file", storage="file",
-                                     bucket=f"{base}/", pid=None, host="", port=None, stopped=False)
+            return self.state.record(self.name, kind=self.kind, backend="docker", store="file",
+                                     storage="file", bucket=f"{base}/", pid=None, host="", port=None,
+                                     stopped=False)
         rec = super().ensure()
         return self.state.record(self.name, store="s3", storage="s3",
                                  bucket=f"http://127.0.0.1:{rec['port']}/{BUCKET}")

@@ -200,16 +200,17 @@ class LocalMySQL(MySQLBase):
         self.files_dir.mkdir(exist_ok=True, mode=0o700)
         if not (self.datadir / "mysql").is_dir():
             self._install_db()
-        return start_on_free_port("MySQL", self.options.get("port"), rec.get("port"), ARTICLE_PORT, self._start)
+        return start_on_free_port("MySQL", self.options.get("port"), rec.get("port"), ARTICLE_PORT,
+                                  self._start)
 
     def _start(self, port: int) -> dict[str, Any]:
         expect = str(self.datadir)
         if self.socket.exists():
             self.socket.unlink()  # left by a crashed server; mariadbd refuses to start over it
         pid = procs.spawn(self._server_cmd(port), self.base / "mysqld.out")
-        self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, pid=pid, host="127.0.0.1",
-                          port=port, socket=str(self.socket), expect=expect, datadir=str(self.datadir),
-                          log=str(self.log))
+        self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, pid=pid,
+                          host="127.0.0.1", port=port, socket=str(self.socket), expect=expect,
+                          datadir=str(self.datadir), log=str(self.log))
         procs.wait_until(lambda: self.socket.exists() and self._root_conn_ok(), 60, "MariaDB",
                          pid=pid, log=self.log)
         self._bootstrap()

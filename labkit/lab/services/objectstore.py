@@ -175,8 +175,9 @@ class LocalObjectStore(ObjectStoreBase):
         self.state.ensure_home()
         if store == "file":
             self.base.mkdir(parents=True, exist_ok=True)
-            return self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False, store="file",
-                                     storage="file", bucket=f"{self.base}/", pid=None, host="", port=None)
+            return self.state.record(self.name, kind=self.kind, backend=self.backend, stopped=False,
+                                     store="file", storage="file", bucket=f"{self.base}/", pid=None, host="",
+                                     port=None)
         running = procs.alive(rec.get("pid"), self._expect())
         if running and (self.healthy() or "MISSING" in self.bucket_state()[1]):
             return rec  # a missing bucket is reported by status; a restart would not bring it back

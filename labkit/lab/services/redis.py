@@ -103,7 +103,8 @@ class LocalRedis(RedisBase):
             except LabError:
                 procs.stop(rec["pid"], expect=expect)
         self.preflight()
-        return start_on_free_port("Redis", self.options.get("port"), rec.get("port"), DEFAULT_PORT, self._start)
+        return start_on_free_port("Redis", self.options.get("port"), rec.get("port"), DEFAULT_PORT,
+                                  self._start)
 
     def _start(self, port: int) -> dict[str, Any]:
         data = self.base / "data"

@@ -64,13 +64,16 @@ class LocalRouter(Service):
             return str(o["sqlalchemy_uri"])
         if o.get("meta_uri"):
             uri = str(o["meta_uri"])
-            if uri.startswith("sqlite://"):  # the rw node's <storage.path>/db/meta.sqlite, as Mishards's example
+            # the rw node's <storage.path>/db/meta.sqlite, as Mishards's example
+            if uri.startswith("sqlite://"):
                 storage = self._rw_record().get("storage_path")
                 if not storage:
-                    raise LabError("sqlite metadata: start the rw node first (its storage path holds meta.sqlite).")
+                    raise LabError("sqlite metadata: start the rw node first "
+                                   "(its storage path holds meta.sqlite).")
                 return f"sqlite:///{Path(storage) / 'db' / 'meta.sqlite'}"
             if not uri.startswith("mysql://"):
-                raise LabError(f"The router needs MySQL or sqlite metadata; {uri.split(':', 1)[0]} is not supported.")
+                raise LabError("The router needs MySQL or sqlite metadata; "
+                               f"{uri.split(':', 1)[0]} is not supported.")
             return "mysql+pymysql://" + uri[len("mysql://"):] + "?charset=utf8mb4"
         lab = o.get("lab")
         if lab is None:
@@ -123,7 +126,8 @@ class LocalRouter(Service):
         if o.get("metrics") and not o.get("pushgateway"):  # the lab's Pushgateway, started if needed
             from labkit.lab.services.base import get_service
 
-            o["pushgateway"] = f"127.0.0.1:{get_service('pushgateway', 'local', state=self.state).ensure()['port']}"
+            gateway = get_service("pushgateway", "local", state=self.state).ensure()
+            o["pushgateway"] = f"127.0.0.1:{gateway['port']}"
         if o.get("pushgateway"):  # host:port: the router pushes its counters there (labkit)
             env["PUSHGATEWAY"] = str(o["pushgateway"])
         return env
@@ -139,7 +143,8 @@ class LocalRouter(Service):
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _healthy(self, rec: dict[str, Any]) -> bool:
-        return procs.alive(rec.get("pid"), EXPECT) and _listening(rec.get("host", "127.0.0.1"), int(rec.get("port", 0)))
+        return procs.alive(rec.get("pid"), EXPECT) and _listening(rec.get("host", "127.0.0.1"),
+                                                                  int(rec.get("port", 0)))
 
     def ensure(self) -> dict[str, Any]:
         rec = self.record
@@ -169,8 +174,8 @@ class LocalRouter(Service):
         except LabError:
             procs.stop(pid, expect=EXPECT)
             raise
-        return self.state.record(self.name, kind=self.kind, backend=self.backend, host=host, port=port, pid=pid,
-                                 env_file=str(p["env"]), log=str(p["log"]), expect=EXPECT,
+        return self.state.record(self.name, kind=self.kind, backend=self.backend, host=host, port=port,
+                                 pid=pid, env_file=str(p["env"]), log=str(p["log"]), expect=EXPECT,
                                  woserver=env["WOSERVER"], discovery=env["DISCOVERY_CLASS_NAME"])
 
     def stop(self, purge: bool = False) -> None:
@@ -186,8 +191,8 @@ class LocalRouter(Service):
             detail = f"Mishards role, rw {rec.get('woserver', '?')}, Milvus {version}"
         else:
             detail = "not answering (is the rw node up?)" if alive else "stopped"
-        return ServiceStatus(self.name, self.kind, self.backend, f"{host}:{port}", rec.get("pid") if alive else None,
-                             version is not None, detail)
+        return ServiceStatus(self.name, self.kind, self.backend, f"{host}:{port}",
+                             rec.get("pid") if alive else None, version is not None, detail)
 
     def url(self) -> str:
         rec = self.record
@@ -215,7 +220,8 @@ class DockerRouter(LocalRouter):
         if self.options.get("hosts") is not None:
             return [self._addr(h) for h in self.options["hosts"]]
         return [f"{r.get('host', '127.0.0.1')}:{r['port']}" for r in self.state.services().values()
-                if r.get("kind") == "node" and r.get("role") == "ro" and not r.get("stopped") and r.get("port")]
+                if r.get("kind") == "node" and r.get("role") == "ro" and not r.get("stopped")
+                and r.get("port")]
 
     def _woserver(self) -> str:
         if self.options.get("woserver"):
@@ -257,7 +263,8 @@ class DockerRouter(LocalRouter):
         rec = self.state.record(self.name, kind=self.kind, backend=self.backend, host="127.0.0.1", port=port,
                                 pid=containers.state(box)["pid"], container=self._container(),
                                 container_id=box.id, image=spec.image, woserver=spec.env["WOSERVER"],
-                                discovery="static", read_nodes=spec.env["DISCOVERY_STATIC_HOSTS"], stopped=False)
+                                discovery="static", read_nodes=spec.env["DISCOVERY_STATIC_HOSTS"],
+                                stopped=False)
         try:
             # port first: pymilvus logs every failed attempt, so it is asked once the router listens
             containers.wait_ready(box, lambda: _listening("127.0.0.1", port), 60,
@@ -284,8 +291,9 @@ class DockerRouter(LocalRouter):
         box = containers.get(eng.client(), self._container()) if eng else None
         st = containers.state(box) if box is not None else {"running": False, "pid": None}
         version = server_version("127.0.0.1", int(rec["port"])) if st["running"] and rec.get("port") else None
-        detail = (f"Mishards role, rw {rec.get('woserver', '?')}, ro {rec.get('read_nodes') or '-'}, "
-                  f"container {self._container()}, {rec.get('image', '?')}") if box is not None else "no container"
+        detail = ((f"Mishards role, rw {rec.get('woserver', '?')}, ro {rec.get('read_nodes') or '-'}, "
+                   f"container {self._container()}, {rec.get('image', '?')}")
+                  if box is not None else "no container")
         return ServiceStatus(self.name, self.kind, self.backend, f"127.0.0.1:{rec.get('port')}", st["pid"],
                              version is not None, detail)
 
