@@ -77,7 +77,7 @@ class Plan:
 
 def make_plan(size: str | None = None, seed: int = 0, auto_flush: bool = False, batches: int | None = None,
               batch_rows: int | None = None, intervals: tuple[float, float] | None = None,
-              nprobe: int = 8, preload_poll_s: float = 0.05, ro_omp_threads: int = 1,
+              nprobe: int = 8, preload_poll_s: float = 0.01, ro_omp_threads: int = 1,
               idle_s: float = 1.0) -> Plan:
     """The plan for ``size`` (``config(size)``), with optional overrides."""
     cfg = config(size)

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cache": {"cache_size": "4GB", "insert_buffer_size": "1GB", "preload_collection": "",
               "cache_insert_data": False,
               # labkit extension (not in 1.1)
-              "preload_new_segments": False, "preload_poll_interval": 0.2},
+              "preload_new_segments": False, "preload_poll_interval": 0.01},
     "gpu": {"enable": False, "cache_size": "1GB", "gpu_search_threshold": 1000,
             "search_devices": ["gpu0"], "build_index_devices": ["gpu0"]},
     "fpga": {"enable": False, "search_devices": ["fpga0"]},
@@ -220,7 +220,7 @@ def render_server_config(
     insert_buffer_size: str = "1GB",
     auto_flush_interval: float = 1,
     http_port: int = 19121,
-    preload_poll_interval: float = 0.2,
+    preload_poll_interval: float = 0.01,
 ) -> str:
     """A server_config.yaml in the shape of Milvus 1.1's template (version 0.5)."""
     b = lambda x: "true" if x else "false"  # noqa: E731

@@ -9,6 +9,7 @@ again; a flush, merge, delete or drop changes the rows and so the fingerprint.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ class SearchSnapshot:
     @property
     def index_type(self) -> int:
         return int(self.collection["engine_type"])
+
+    @functools.cached_property
+    def file_ids(self) -> frozenset[int]:
+        return frozenset(int(f["id"]) for f in self.files)
 
     def files_of(self, table_ids: set[str]) -> list[dict]:
         return [f for f in self.files if f["table_id"] in table_ids]
@@ -91,12 +96,16 @@ class SnapshotReader:
         self.keep = meta.dialect == "mysql"
         self._kept: dict[str, SearchSnapshot] = {}
         self._lock = threading.Lock()
+        # kept: no query; checked: kept after a fingerprint query; read: rows read again
+        self.counts = {"kept": 0, "checked": 0, "read": 0}
 
     def read(self, name: str) -> SearchSnapshot:
         """The collection's snapshot: the kept one while its rows are unchanged, else fresh from the meta."""
         kept = self._kept.get(name) if self.keep else None
         if kept is not None and self.meta.search_fingerprint(name) == kept.fingerprint:
+            self._count("checked")
             return kept
+        self._count("read")
         for _attempt in (0, 1):
             rows = self.meta.search_rows(name)
             snap = snapshot_from_rows(name, rows, m.search_rows_fingerprint(rows) if self.keep else None)
@@ -112,6 +121,29 @@ class SnapshotReader:
                     self._kept.clear()
                 self._kept[name] = snap
         return snap
+
+    def read_for_files(self, name: str, file_ids: list[int]) -> SearchSnapshot:
+        """The kept snapshot, without a meta read, when it lists every one of ``file_ids``; else ``read``.
+
+        For SearchInFiles: its caller (the router) has just checked these ids against the meta, and
+        a file id's data never changes (merges and index builds make new ids; deletes reach a ro
+        node through ReloadSegments), so a kept snapshot that knows them all answers the search.
+        """
+        kept = self._kept.get(name) if self.keep else None
+        if kept is not None and file_ids:
+            known = kept.file_ids
+            if all(int(i) in known for i in file_ids):
+                self._count("kept")
+                return kept
+        return self.read(name)
+
+    def _count(self, how: str) -> None:
+        with self._lock:
+            self.counts[how] += 1
+
+    def count_snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
 
     def forget(self, name: str) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ Where the lab node differs from 1.1 on purpose:
   flush threads, so the rows were silently lost. The lab node refuses every write RPC on a ro node
   with PERMISSION_DENIED (3) and a reason naming the role, so nothing is lost without a word.
 - Cmd understands two extra strings: ``cache_info`` (JSON of the segment cache) and
-  ``labkit_stats`` (JSON: insert decode time), used by the notebooks and ``labkit bench insert``.
+  ``labkit_stats`` (JSON: insert decode time, seconds per search stage), used by the notebooks and ``labkit bench insert``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code, MilvusError
+from labkit.milvus.timing import Clock, StageTimes
 from labkit.node import validation as check
 from labkit.node import wire
 from labkit.node.config import NodeConfig
@@ -92,6 +93,7 @@ class MilvusServicer:
         self._stats_lock = threading.Lock()
         self.stats = {"insert_calls": 0, "insert_rows": 0, "insert_bytes": 0, "insert_decode_seconds": 0.0,
                       "last_insert_decode_seconds": 0.0, "insert_fast_path": 0}
+        self.timings = StageTimes()  # seconds per stage of Search / SearchInFiles (labkit_stats)
 
     # -- helpers ----------------------------------------------------------------------------
     def _schema(self, name: str) -> dict:
@@ -273,30 +275,44 @@ class MilvusServicer:
     # -- search -----------------------------------------------------------------------------
     @_reply(pb.TopKQueryResult)
     def Search(self, request, context):
+        clock = Clock()
         name = check.collection_name(request.collection_name)
         snap = self.store.search_snapshot(name)  # one meta read serves the checks and the search
+        clock.lap("meta")
         k, params = check.search_params(snap.index_type, request.topk, request.extra_params)
         tags = check.partition_tags(request.partition_tag_array)
         queries = self._queries(request.query_record_array, snap)
+        clock.lap("decode")
         dist, ids = self.store.search(name, tags, queries, k, params, snapshot=snap)
-        return wire.topk_result(dist, ids)
+        clock.lap("search")
+        reply = wire.topk_result(dist, ids)
+        clock.lap("reply")
+        self.timings.record("Search", clock.stages)
+        return reply
 
     @_reply(pb.TopKQueryResult)
     def SearchInFiles(self, request, context):
+        clock = Clock()
         param = request.search_param
         name = check.collection_name(param.collection_name)
         try:
             file_ids, bad_ids = _file_ids(request.file_id_array), None
         except MilvusError as exc:  # reported after the collection and parameter checks
             file_ids, bad_ids = [], exc
-        # the collection's whole searchable list: the same kept snapshot Search uses (and preload refreshes)
-        snap = self.store.search_snapshot(name)
+        # the kept snapshot Search uses (and preload refreshes); no meta read when it knows every file
+        snap = self.store.search_snapshot_for_files(name, file_ids)
+        clock.lap("meta")
         k, params = check.search_params(snap.index_type, param.topk, param.extra_params)
         if bad_ids is not None:
             raise bad_ids
         queries = self._queries(param.query_record_array, snap)
+        clock.lap("decode")
         dist, ids = self.store.search_in_files(name, file_ids, queries, k, params, snapshot=snap)
-        return wire.topk_result(dist, ids)
+        clock.lap("search")
+        reply = wire.topk_result(dist, ids)
+        clock.lap("reply")
+        self.timings.record("SearchInFiles", clock.stages)
+        return reply
 
     @_reply(pb.TopKQueryResult)
     def SearchByID(self, request, context):
@@ -357,8 +373,10 @@ class MilvusServicer:
             return json.dumps(self.store.cache_info())
         if cmd == "labkit_stats":  # labkit extension
             with self._stats_lock:
-                return json.dumps({**self.stats, "role": self.role, "pid": os.getpid(),
-                                   "uptime_s": time.time() - self.started})
+                stats = dict(self.stats)
+            return json.dumps({**stats, "role": self.role, "pid": os.getpid(),
+                               "uptime_s": time.time() - self.started, "timings": self.timings.snapshot(),
+                               "snapshots": self.store.snapshot_stats()})
         return "Unknown command"
 
 

@@ -500,6 +500,16 @@ class Store:
             raise MilvusError(Code.UNEXPECTED_ERROR, "the store is not started")
         return self._snapshots.read(name)
 
+    def snapshot_stats(self) -> dict:
+        """How searches got their snapshot: kept without a query, kept after a check, read anew."""
+        return self._snapshots.count_snapshot() if self._snapshots is not None else {}
+
+    def search_snapshot_for_files(self, name: str, file_ids: list[int]) -> SearchSnapshot:
+        """``search_snapshot`` for a search of these files: no meta read when the kept one lists them all."""
+        if self._snapshots is None:
+            raise MilvusError(Code.UNEXPECTED_ERROR, "the store is not started")
+        return self._snapshots.read_for_files(name, file_ids)
+
     def search(self, name: str, tags: list[str], queries: np.ndarray, topk: int, params: dict, *,
                snapshot: SearchSnapshot | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(distances, ids), each (nq, topk), over the partitions whose tags match ``tags`` ([] = all).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -395,38 +396,64 @@ class Maintenance:
         return {"merged": merged, "built": built, "removed": removed}
 
     def _preload_loop(self) -> None:
-        while not self._stop.wait(self.core.settings.preload_interval):
-            try:
-                self.preload_new()
-            except Exception:  # noqa: BLE001
-                log.exception("preload poll failed")
+        """Check the meta's one-row change marker every ``preload_interval`` on a connection of its
+        own (searches never wait for it); read the file list and load only when it changed, or
+        again after a load failed (a file this mount does not show yet)."""
+        watcher = m.Meta(self.core.settings.meta_uri, self.core.storage)
+        marker: tuple | None = None
+        try:
+            while not self._stop.wait(self.core.settings.preload_interval):
+                try:
+                    now = watcher.change_marker()
+                    if now == marker:
+                        continue
+                    _, failed = self._preload_pass(watcher, time.time())
+                    marker = None if failed else now
+                except Exception:  # noqa: BLE001
+                    log.exception("preload poll failed")
+                    marker = None
+        finally:
+            watcher.close()
 
     def preload_new(self) -> int:
         """ro + preload: load searchable files not yet cached; returns how many were loaded."""
-        loaded = 0
-        live: set[int] = set()
-        fresh: set[str] = set()
-        for coll in self._meta.collections():
-            files = self._meta.files(self.core.tables(coll["table_id"]))
-            live.update(int(f["id"]) for f in files)
-            for f in files:
-                if self._stop.is_set():
-                    return loaded
-                if self.core.cache.peek(int(f["id"])) is None:
-                    try:
-                        self.core.segments.load(f, coll)
-                        loaded += 1
-                        fresh.add(coll["table_id"])
-                    except MilvusError:
-                        pass  # not visible on this mount yet: next poll
-        # Refresh the search's kept file list too, so the first query after a flush finds both the
-        # segment and the list ready (otherwise it re-reads the list: ~1 ms of a ~6 ms search).
-        for name in fresh:
+        return self._preload_pass(self._meta, time.time())[0]
+
+    def _preload_pass(self, meta: m.Meta, seen: float) -> tuple[int, int]:
+        """Load the searchable files not cached yet, newest first; (loaded, failed).
+
+        The search snapshots of the collections concerned are refreshed meanwhile (on the store's
+        own meta connection), so the query that follows the load finds both ready.
+        """
+        files = meta.searchable_files()
+        live = {int(f["id"]) for f in files}
+        todo = [f for f in files if self.core.cache.peek(int(f["id"])) is None]
+        refresh = None
+        if todo:
+            names = sorted({f["collection"] for f in todo})
+            refresh = threading.Thread(target=self._refresh_snapshots, args=(names,), name="store-preload-snap",
+                                       daemon=True)
+            refresh.start()
+        loaded = failed = 0
+        for f in todo:
+            if self._stop.is_set():
+                break
+            coll = {"table_id": f["collection"], "metric_type": f["metric_type"], "dimension": f["dimension"]}
+            try:
+                self.core.segments.load(f, coll, seen=seen, by="preload")
+                loaded += 1
+            except MilvusError:
+                failed += 1  # not visible on this mount yet: the next pass retries
+        if refresh is not None:
+            refresh.join()
+        # merged away or dropped; ids above the newest one read here may be rows a search just loaded
+        newest = max(live, default=0)
+        self.core.cache.evict_where(lambda s: s.file_row_id not in live and s.file_row_id <= newest)
+        return loaded, failed
+
+    def _refresh_snapshots(self, names: list[str]) -> None:
+        for name in names:
             try:
                 self.core.search_snapshot(name)
             except MilvusError:
                 pass  # dropped meanwhile: the next search reports it
-        # merged away or dropped; ids above the newest one read here may be rows a search just loaded
-        newest = max(live, default=0)
-        self.core.cache.evict_where(lambda s: s.file_row_id not in live and s.file_row_id <= newest)
-        return loaded

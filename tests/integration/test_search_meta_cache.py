@@ -64,3 +64,25 @@ def test_reader_reuses_its_file_list_only_while_the_meta_rows_are_unchanged(pair
     with pytest.raises(MilvusError) as err:
         r.search("c", [], x[:1], 1, {})
     assert err.value.code == 4
+
+
+def test_search_in_files_of_known_files_reads_no_meta(pair):
+    w, r = pair
+    w.create_collection("c", DIM, 1, 1)
+    x = _rand(1000)
+    ids = w.insert("c", "", x, None)
+    w.flush()
+    files = [int(f["id"]) for f in r.search_snapshot("c").files]
+    before = r.snapshot_stats()
+    snap = r.search_snapshot_for_files("c", files)
+    assert r.snapshot_stats() == {**before, "kept": before["kept"] + 1}  # no query at all
+    _, got = r.search_in_files("c", files, x[:2], 1, {}, snapshot=snap)
+    assert got[:, 0].tolist() == ids[:2].tolist()
+
+    more = w.insert("c", "", _rand(200, seed=2), None)
+    w.flush()
+    (new,) = [int(f["id"]) for f in w.meta.files(["c"]) if int(f["id"]) not in files]
+    snap = r.search_snapshot_for_files("c", [new])  # a file the kept snapshot lacks: read again
+    assert new in snap.file_ids and r.snapshot_stats()["read"] == before["read"] + 1
+    _, got = r.search_in_files("c", [new], _rand(200, seed=2)[:1], 1, {}, snapshot=snap)
+    assert got[0, 0] == more[0]

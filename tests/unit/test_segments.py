@@ -73,3 +73,26 @@ def test_remove_segment_removes_empty_table_dir(tmp_path):
     seg.write_raw(d, "1", np.ones((1, 2), np.float32), np.arange(1))
     seg.remove_segment(d)
     assert not d.exists() and not d.parent.exists()
+
+
+def test_read_whole_in_parallel_chunks_is_byte_exact(tmp_path, monkeypatch):
+    monkeypatch.setattr(seg, "READ_CHUNK", 1000)  # many chunks on the read pool
+    data = np.random.default_rng(3).integers(0, 256, 10_500, dtype=np.uint8)
+    path = tmp_path / "blob"
+    path.write_bytes(data.tobytes())
+    assert np.array_equal(seg.read_whole(path), data)
+    nested = seg.submit_read(lambda: seg.read_whole(path)).result()  # on the pool: reads alone
+    assert np.array_equal(nested, data)
+
+
+def test_sized_arrays_are_views_of_one_read_and_reject_truncation(tmp_path):
+    d = tmp_path / "s"
+    vectors = np.random.default_rng(0).random((50, 4), dtype=np.float32)
+    ids = np.arange(50, dtype=np.int64) * 7
+    seg.write_raw(d, "9", vectors, ids)
+    assert np.array_equal(seg.read_vectors(d, "9", 4, False), vectors)
+    assert np.array_equal(seg.read_ids(d, "9"), ids)
+    raw = (d / "9.uid").read_bytes()
+    (d / "9.uid").write_bytes(raw[:-3])
+    with pytest.raises(ValueError, match="header says"):
+        seg.read_ids(d, "9")

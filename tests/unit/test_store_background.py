@@ -164,6 +164,48 @@ def test_ro_preload_poller_loads_new_segments(tmp_path, store):
         ro.close()
 
 
+def test_preload_records_where_the_load_time_went(tmp_path, store):
+    ro = Store(_settings(tmp_path, cluster=True, role="ro", preload=True, preload_interval=0.01))
+    ro.start()
+    try:
+        store.create_collection("c", DIM, 1, 1)
+        store.create_partition("c", "p")
+        store.insert("c", "p", _rand(100), None)
+        store.flush()
+        (f,) = store.meta.files(store.tables("c"))
+        deadline = time.monotonic() + 10
+        while ro.cache.peek(f["id"]) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (seg,) = [s for s in ro.cache_info()["segments"] if s["file_row_id"] == f["id"]]
+        load = seg["load"]
+        assert load["by"] == "preload" and load["bytes"] == 100 * DIM * 4
+        assert load["read_s"] > 0 and load["meta_lag_s"] is not None and load["meta_lag_s"] >= 0
+        assert load["loaded_at"] >= load["committed_at"] == int(f["updated_time"]) / 1e6
+        # the partition's file was loaded under its collection, whose kept snapshot already lists it
+        assert f["id"] in ro.search_snapshot("c").file_ids
+        misses = ro.cache.misses
+        ro.search("c", ["p"], _rand(1), 1, {})
+        assert ro.cache.misses == misses
+    finally:
+        ro.close()
+
+
+def test_change_marker_moves_with_every_file_row_write(store):
+    marks = [store.meta.change_marker()]
+    store.create_collection("c", DIM, 1, 1)
+    store.insert("c", "", _rand(10), None)
+    store.flush()
+    marks.append(store.meta.change_marker())
+    (f,) = store.meta.files(["c"])
+    time.sleep(0.002)
+    store.meta.update_files([f["id"]], row_count=9)
+    marks.append(store.meta.change_marker())
+    store.meta.delete_files([f["id"]])
+    marks.append(store.meta.change_marker())
+    assert all(a != b for a, b in zip(marks, marks[1:], strict=False)), marks  # a poller sees each write
+    assert store.meta.change_marker() == marks[-1]  # nothing written: the same marker
+
+
 def test_cache_is_bounded_and_evicts_lru(tmp_path, store):
     seg_bytes = 100 * DIM * 4 + 100 * 8 * 3 + 100
     ro = Store(_settings(tmp_path, cluster=True, role="ro", cache_size=int(seg_bytes * 2.5)))

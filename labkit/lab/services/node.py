@@ -127,7 +127,7 @@ class _NodeBase(Service):
             logs_path=str(logs_path), cache_size=str(o.get("cache_size", "4GB")),
             insert_buffer_size=str(o.get("insert_buffer_size", "1GB")),
             auto_flush_interval=o.get("auto_flush_interval", 1),
-            preload_poll_interval=o.get("preload_poll_interval", 0.2))
+            preload_poll_interval=o.get("preload_poll_interval", 0.01))
 
     def url(self) -> str:
         rec = self.record
