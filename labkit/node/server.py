@@ -8,7 +8,8 @@ Where the lab node differs from 1.1 on purpose:
   CLUSTER_READONLY mode) accepted an Insert into its memory buffer but never started the WAL or
   flush threads, so the rows were silently lost. The lab node refuses every write RPC on a ro node
   with PERMISSION_DENIED (3) and a reason naming the role, so nothing is lost without a word.
-- Cmd understands two extra strings: ``cache_info`` (JSON of the segment cache) and
+- Cmd understands three extra strings: ``cache_info`` (JSON of the segment cache),
+  ``labkit_placement {json}`` (the router's ring: a preloading ro node loads only its files) and
   ``labkit_stats`` (JSON: insert decode time, seconds per search stage), used by the notebooks and ``labkit bench insert``.
 """
 
@@ -371,6 +372,15 @@ class MilvusServicer:
             return self.config.cli(cmd)
         if cmd == "cache_info":  # labkit extension
             return json.dumps(self.store.cache_info())
+        if cmd.startswith("labkit_placement "):  # labkit extension, sent by the router
+            try:
+                spec = json.loads(cmd.partition(" ")[2])
+                done = self.store.set_placement(str(spec["me"]), [str(n) for n in spec["nodes"]],
+                                                float(spec.get("ttl_s", 10.0)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise MilvusError(Code.ILLEGAL_ARGUMENT, f"labkit_placement needs JSON "
+                                  f'{{"me": "host:port", "nodes": [...], "ttl_s": 10}}: {exc}') from None
+            return json.dumps(done)
         if cmd == "labkit_stats":  # labkit extension
             with self._stats_lock:
                 stats = dict(self.stats)

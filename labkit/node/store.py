@@ -291,6 +291,10 @@ class Store:
         """One pass of merge, index build and cleanup (what the background thread runs)."""
         return self.maintenance.maintain()
 
+    def set_placement(self, me: str, nodes: list[str], ttl_s: float) -> dict:
+        """ro + preload: the router's ring; preload only the files it routes to ``me`` (for ``ttl_s``)."""
+        return self.maintenance.set_placement(me, nodes, ttl_s)
+
     def preload_new(self) -> int:
         """ro + preload: load searchable files not yet cached; returns how many were loaded."""
         return self.maintenance.preload_new()

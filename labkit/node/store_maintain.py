@@ -76,6 +76,26 @@ class StoreCore(Protocol):
     def search_snapshot(self, name: str) -> SearchSnapshot: ...
 
 
+class Placement:
+    """Which files a router sends to this node: ``nodes`` on the router's consistent-hash ring, this
+    node being ``me``; valid until ``expires`` (monotonic), after which the node preloads everything."""
+
+    def __init__(self, me: str, nodes: list[str], ttl_s: float) -> None:
+        from labkit.router.ring import Ring
+
+        self.me = me
+        self.ring = Ring(nodes)
+        self.expires = time.monotonic() + ttl_s
+        if me not in self.ring.nodes:
+            raise ValueError(f"{me!r} is not one of the ring's nodes {list(self.ring.nodes)}")
+
+    def mine(self, file_id: int) -> bool:
+        return time.monotonic() > self.expires or self.ring.node_for(file_id) == self.me
+
+    def same(self, other: Placement | None) -> bool:
+        return other is not None and other.me == self.me and other.ring.nodes == self.ring.nodes
+
+
 class Maintenance:
     """Merges, index builds, compaction and cleanup of one store, and its background threads."""
 
@@ -86,6 +106,8 @@ class Maintenance:
         self._failed_builds: set[tuple] = set()  # (file row id, engine_type, params) that failed
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._placement: Placement | None = None  # the router's ring: preload only this node's files
+        self._replan = threading.Event()  # the placement changed: the preload loop runs a pass
 
     @property
     def _meta(self) -> m.Meta:
@@ -395,6 +417,18 @@ class Maintenance:
         removed = self._cleanup()
         return {"merged": merged, "built": built, "removed": removed}
 
+    def set_placement(self, me: str, nodes: list[str], ttl_s: float) -> dict:
+        """The router's ring (labkit extension): preload only the files it routes to ``me``.
+
+        Renewed by the router every few seconds; once ``ttl_s`` passes without renewal (no
+        router), every file is preloaded again. A changed ring runs a preload pass at once.
+        """
+        new = Placement(me, nodes, ttl_s)
+        old, self._placement = self._placement, new
+        if not new.same(old):
+            self._replan.set()
+        return {"me": me, "nodes": list(new.ring.nodes), "ttl_s": ttl_s, "changed": not new.same(old)}
+
     def _preload_loop(self) -> None:
         """Check the meta's one-row change marker every ``preload_interval`` on a connection of its
         own (searches never wait for it); read the file list and load only when it changed, or
@@ -405,6 +439,9 @@ class Maintenance:
             while not self._stop.wait(self.core.settings.preload_interval):
                 try:
                     now = watcher.change_marker()
+                    if self._replan.is_set() or self._placement_expired():
+                        self._replan.clear()
+                        marker = None
                     if now == marker:
                         continue
                     _, failed = self._preload_pass(watcher, time.time())
@@ -415,19 +452,29 @@ class Maintenance:
         finally:
             watcher.close()
 
+    def _placement_expired(self) -> bool:
+        p = self._placement
+        if p is not None and time.monotonic() > p.expires:
+            self._placement = None
+            return True
+        return False
+
     def preload_new(self) -> int:
         """ro + preload: load searchable files not yet cached; returns how many were loaded."""
         return self._preload_pass(self._meta, time.time())[0]
 
     def _preload_pass(self, meta: m.Meta, seen: float) -> tuple[int, int]:
-        """Load the searchable files not cached yet, newest first; (loaded, failed).
+        """Load the searchable files not cached yet, newest first; (loaded, failed). With a
+        placement from the router, only the files it routes to this node.
 
         The search snapshots of the collections concerned are refreshed meanwhile (on the store's
         own meta connection), so the query that follows the load finds both ready.
         """
         files = meta.searchable_files()
         live = {int(f["id"]) for f in files}
-        todo = [f for f in files if self.core.cache.peek(int(f["id"])) is None]
+        placement = self._placement
+        todo = [f for f in files if self.core.cache.peek(int(f["id"])) is None
+                and (placement is None or placement.mine(int(f["id"])))]
         refresh = None
         if todo:
             names = sorted({f["collection"] for f in todo})

@@ -190,6 +190,42 @@ def test_preload_records_where_the_load_time_went(tmp_path, store):
         ro.close()
 
 
+def test_preload_with_a_placement_loads_only_the_files_routed_here(tmp_path, store):
+    from labkit.router.ring import Ring
+
+    ro = Store(_settings(tmp_path, cluster=True, role="ro", preload=True, preload_interval=0.01))
+    ro.start()
+    try:
+        ro.set_placement("n1:1", ["n1:1", "n2:2"], ttl_s=60)
+        store.create_collection("c", DIM, 1, 1)
+        for b in range(8):
+            store.insert("c", "", _rand(50, b), None)
+            store.flush()
+        ids = [int(f["id"]) for f in store.meta.files(["c"])]
+        mine = {i for i in ids if Ring(["n1:1", "n2:2"]).node_for(i) == "n1:1"}
+        assert mine and mine != set(ids)  # 8 files over two nodes: both get some
+        deadline = time.monotonic() + 10
+        while {s.file_row_id for s in ro.cache.items()} != mine and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # more passes would load nothing else
+        assert {s.file_row_id for s in ro.cache.items()} == mine
+        ro.set_placement("n1:1", ["n1:1"], ttl_s=60)  # the other node left: its files move here
+        deadline = time.monotonic() + 10
+        while len(ro.cache.items()) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert {s.file_row_id for s in ro.cache.items()} == set(ids)
+        ro.release("c")
+        ro.set_placement("n1:1", ["n1:1", "n2:2"], ttl_s=0.2)  # not renewed: back to loading every file
+        deadline = time.monotonic() + 10
+        while len(ro.cache.items()) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert {s.file_row_id for s in ro.cache.items()} == set(ids)
+        with pytest.raises(ValueError):
+            ro.set_placement("n3:3", ["n1:1"], ttl_s=60)
+    finally:
+        ro.close()
+
+
 def test_change_marker_moves_with_every_file_row_write(store):
     marks = [store.meta.change_marker()]
     store.create_collection("c", DIM, 1, 1)
