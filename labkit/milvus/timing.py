@@ -51,7 +51,10 @@ class Clock:
 
 
 def per_call(before: dict[str, dict], after: dict[str, dict], kind: str) -> dict[str, float] | None:
-    """Milliseconds per call of each stage of ``kind`` between two ``snapshot()``s (None: no calls)."""
+    """Milliseconds per call of each stage of ``kind`` between two ``snapshot()``s (None: no calls).
+
+    Stages are consecutive laps of one request, so ``total`` (their sum) is the time in the server.
+    """
     a, b = after.get(kind), before.get(kind, {"calls": 0, "seconds": {}})
     if not a:
         return None
@@ -59,5 +62,6 @@ def per_call(before: dict[str, dict], after: dict[str, dict], kind: str) -> dict
     if calls <= 0:
         return None
     out = {s: round((v - b["seconds"].get(s, 0.0)) / calls * 1000, 3) for s, v in a["seconds"].items()}
+    out["total"] = round(sum(out.values()), 3)
     out["calls"] = calls
     return out
