@@ -456,7 +456,8 @@ def faiss_baseline(mc: ModeCluster, files: list[dict], reader: Path, queries: np
     if not index_files:
         return None
     f = index_files[0]
-    index = SegmentIndex.from_bytes(seg.read_index(mc.segment_dir(reader, f), str(f["file_id"]))[1])
+    _, blob, _ = seg.read_index(mc.segment_dir(reader, f), str(f["file_id"]))
+    index = SegmentIndex.from_bytes(blob)
     q = np.ascontiguousarray(queries, dtype=np.float32)
     times = []
     for _ in range(6):

@@ -71,14 +71,15 @@ class SegmentLoader:
                 side = seg.submit_read(lambda: (seg.read_ids(d, f["segment_id"]), seg.read_deleted(d)))
                 index, vectors, decode_s = None, None, 0.0
                 if f["file_type"] == m.INDEX:
-                    from labkit.node.engine import SegmentIndex
+                    from labkit.node.engine import SegmentIndex, faiss_buffer
 
-                    blob = seg.read_index(d, f["file_id"])[1]
+                    reader, alloc = faiss_buffer()  # read into faiss's own buffer: no copy to decode
+                    _, blob, base = seg.read_index(d, f["file_id"], alloc)
                     t1 = time.perf_counter()
-                    index = SegmentIndex.from_bytes(blob)
+                    index = SegmentIndex.from_bytes(blob, reader, base)
                     decode_s = time.perf_counter() - t1
                     nbytes = len(blob)
-                    del blob
+                    del blob, reader, alloc
                 else:
                     vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
                     nbytes = vectors.nbytes

@@ -60,12 +60,15 @@ def _pread_into(fd: int, view: memoryview, offset: int) -> None:
         done += n
 
 
-def read_whole(path: Path) -> np.ndarray:
-    """The file's bytes as one uint8 array, read by up to READ_WORKERS concurrent 4 MiB preads."""
+def read_whole(path: Path, alloc: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+    """The file's bytes as one uint8 array, read by up to READ_WORKERS concurrent 4 MiB preads.
+
+    ``alloc(size)`` gives the array to read into (default: a new one).
+    """
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
-        buf = np.empty(size, dtype=np.uint8)
+        buf = np.empty(size, dtype=np.uint8) if alloc is None else alloc(size)
         view = memoryview(buf)
         # a read already running on the pool reads alone: waiting on the pool from it could deadlock
         nested = threading.current_thread().name.startswith("segment-read")
@@ -182,9 +185,11 @@ def write_index(seg_dir: Path, file_id: str, index_type: int, blob: bytes) -> in
     return len(head) + len(blob)
 
 
-def read_index(seg_dir: Path, file_id: str) -> tuple[int, memoryview]:
-    """(index type, the index blob): a view of the buffer read, not a copy."""
-    data = memoryview(read_whole(seg_dir / file_id))
+def read_index(seg_dir: Path, file_id: str,
+               alloc: Callable[[int], np.ndarray] | None = None) -> tuple[int, memoryview, int]:
+    """(index type, the index blob, its offset in the file): the blob is a view of the buffer read
+    (``alloc``, see ``read_whole``), not a copy."""
+    data = memoryview(read_whole(seg_dir / file_id, alloc))
     (index_type,) = struct.unpack_from("<i", data, 0)
     pos = 4
     while pos < len(data):
@@ -195,7 +200,7 @@ def read_index(seg_dir: Path, file_id: str) -> tuple[int, memoryview]:
         (length,) = struct.unpack_from("<q", data, pos)
         pos += 8
         if name == INDEX_BLOB_NAME:
-            return index_type, data[pos : pos + length]
+            return index_type, data[pos : pos + length], pos
         pos += length
     raise ValueError(f"{seg_dir / file_id} has no {INDEX_BLOB_NAME.decode()} entry")
 

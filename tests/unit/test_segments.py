@@ -63,7 +63,8 @@ def test_index_file_container(tmp_path):
     size = seg.write_index(d, "77", 2, b"payload")
     data = (d / "77").read_bytes()
     assert len(data) == size and struct.unpack("<i", data[:4])[0] == 2
-    assert seg.read_index(d, "77") == (2, b"payload")
+    itype, blob, at = seg.read_index(d, "77")
+    assert (itype, bytes(blob)) == (2, b"payload") and data[at:at + 7] == b"payload"
     seg.remove_index(d, "77")
     assert not (d / "77").exists()
 
@@ -96,3 +97,22 @@ def test_sized_arrays_are_views_of_one_read_and_reject_truncation(tmp_path):
     (d / "9.uid").write_bytes(raw[:-3])
     with pytest.raises(ValueError, match="header says"):
         seg.read_ids(d, "9")
+
+
+def test_an_index_read_into_faiss_buffer_loads_like_a_copy(tmp_path):
+    from labkit.node.engine import SegmentIndex, faiss_buffer
+
+    x = np.random.default_rng(1).random((2000, 16), dtype=np.float32)
+    built = SegmentIndex.build(x, 2, 1, {"nlist": 16})  # IVF_FLAT, L2
+    d = tmp_path / "s"
+    d.mkdir()
+    seg.write_index(d, "5", 2, built.to_bytes())
+    reader, alloc = faiss_buffer()
+    _, blob, base = seg.read_index(d, "5", alloc)
+    direct = SegmentIndex.from_bytes(blob, reader, base)
+    copied = SegmentIndex.from_bytes(seg.read_index(d, "5")[1])
+    del blob, reader, alloc
+    q = x[:5]
+    for a, b in zip(direct.search(q, 3, {"nprobe": 16}), copied.search(q, 3, {"nprobe": 16}), strict=True):
+        assert np.array_equal(a, b)
+    assert direct.search(q, 1, {"nprobe": 16})[1][:, 0].tolist() == list(range(5))
