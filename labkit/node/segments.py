@@ -11,8 +11,10 @@ segment are named by the segment id, which is the file id of the raw TableFiles 
 the segment (an index file built later sits beside them under its own file id).
 
 Large files are read whole into one buffer by several ``pread`` calls at once (``read_whole``): a
-JuiceFS client fetches the 4 MiB blocks of concurrent reads in parallel, where one sequential
-reader waits for each block in turn (FUSE requests are at most 128 KiB).
+JuiceFS client serves concurrent reads in parallel, where one sequential reader waits for each
+FUSE request (128 KiB) in turn. Measured on the lab (2 shared cores, a 53 MB file just written by
+another JuiceFS client, 5 runs): 4 workers x 1 MiB preads ~600 MiB/s median, one sequential
+4 MiB reader ~320, 4 x 4 MiB ~350, 8 x 1 MiB ~410.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 SIZE_T = struct.Struct("<Q")
 INDEX_BLOB_NAME = b"LABKIT_SEGMENT_INDEX"
 
-READ_CHUNK = 4 << 20  # one JuiceFS block per pread
+READ_CHUNK = 1 << 20  # bytes per pread
 READ_WORKERS = max(1, int(os.environ.get("LABKIT_READ_WORKERS", "4")))  # concurrent preads per file
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -61,7 +63,7 @@ def _pread_into(fd: int, view: memoryview, offset: int) -> None:
 
 
 def read_whole(path: Path, alloc: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
-    """The file's bytes as one uint8 array, read by up to READ_WORKERS concurrent 4 MiB preads.
+    """The file's bytes as one uint8 array, read by up to READ_WORKERS concurrent 1 MiB preads.
 
     ``alloc(size)`` gives the array to read into (default: a new one).
     """

@@ -28,6 +28,7 @@ from labkit.router import merge as merging
 from labkit.router.config import RouterConfig
 from labkit.router.discovery import Discovery
 from labkit.router.meta import CollectionFiles, FileRow, MetaReader
+from labkit.router.placement import PlacementSender
 from labkit.router.ring import Ring
 
 log = logging.getLogger("labkit.router")
@@ -153,6 +154,9 @@ class Router:
         }
         for name in FILE_CHANGING:
             self.special[name] = lambda req, ctx, _name=name: self.forward_and_refresh(_name, req, ctx)
+        # each read node hears which files it is sent, so a preloading node reads only those
+        self.placement = PlacementSender(self.discovery.live_nodes, self._cmd_call)
+        self.placement.start()
 
     # -- plumbing --------------------------------------------------------------------------
     def client(self, addr: str) -> NodeClient:
@@ -178,7 +182,11 @@ class Router:
             raise LabError("no rw node is known (WOSERVER unset and no running rw node in the lab)")
         return addr
 
+    def _cmd_call(self, addr: str, request: bytes) -> bytes:
+        return self.client(addr).method("Cmd")(request, timeout=min(self.cfg.search_timeout, 2.0))
+
     def close(self) -> None:
+        self.placement.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for c in self._clients.values():
