@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from labkit.bench import add_output_args, emit
-from labkit.node.engine import IndexType, MetricType, SegmentIndex, brute_force
+from labkit.milvus.enums import IndexType, MetricType
+from labkit.node.engine import SegmentIndex, brute_force
 
-# The brief's latency target for exact search: nq=1, topk=10 over 100k x 128 in a few ms.
+# Exact search latency expected of the engine: nq=1, topk=10 over 100k x 128 within a few ms.
 FLAT_TARGET_MS = 5.0
 
 DEFAULT_INDEXES: dict[str, tuple[int, dict, dict]] = {

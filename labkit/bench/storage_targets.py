@@ -18,7 +18,7 @@ from typing import Any
 
 from labkit.errors import LabError
 from labkit.lab import procs
-from labkit.lab.services.binaries import which
+from labkit.lab.services.binaries import fuse_available, which
 
 # target name -> what it stands for in the article's comparison
 TARGET_LABELS: dict[str, str] = {
@@ -30,7 +30,7 @@ TARGET_LABELS: dict[str, str] = {
 }
 DEFAULT_TARGETS: tuple[str, ...] = ("local", "juicefs-file", "juicefs-s3", "s3fs-s3", "bindfs")
 S3_KEY = "testing"  # moto accepts any key; these are not secrets
-S3_REGION = "us-west-2"  # moto rejects JuiceFS's CreateBucket with us-east-1 (see reference §4)
+S3_REGION = "us-west-2"  # moto refuses the CreateBucket JuiceFS sends for us-east-1
 
 
 @dataclass
@@ -48,17 +48,6 @@ class Target:
     @property
     def ok(self) -> bool:
         return self.skipped is None and self.path is not None
-
-
-def fuse_usable() -> str | None:
-    """None if FUSE mounts can work here, else the reason they cannot."""
-    if not os.path.exists("/dev/fuse"):
-        return "no /dev/fuse on this machine (FUSE mounts are impossible, e.g. on Binder)"
-    if os.environ.get("LABKIT_NO_FUSE") == "1":
-        return "LABKIT_NO_FUSE=1 is set"
-    if os.geteuid() != 0 and not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        return "/dev/fuse is not accessible to this user"
-    return None
 
 
 def _run(cmd: list[str], what: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> str:
@@ -242,9 +231,9 @@ class Scratch:
         try:
             if name == "local":
                 return self.local()
-            no_fuse = fuse_usable()
-            if no_fuse:
-                return Target(name, name.split("-")[0], TARGET_LABELS[name], skipped=no_fuse)
+            fuse, why = fuse_available()
+            if not fuse:
+                return Target(name, name.split("-")[0], TARGET_LABELS[name], skipped=why)
             if name == "juicefs-file":
                 return self.juicefs(name, "file")
             if name == "juicefs-s3":

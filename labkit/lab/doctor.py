@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -13,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from labkit.errors import LabError
+from labkit.lab.services.binaries import fuse_available, which
 
 APT = "apt-get install -y"
 PIP = f"{Path(sys.executable).parent / 'pip'} install"
@@ -74,12 +73,6 @@ class EnvReport:
         return self.table()
 
 
-def which(name: str) -> str | None:
-    """``shutil.which`` that also looks in sbin dirs and next to this interpreter (the venv's bin)."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", ""), *SBIN])
-    return shutil.which(name, path=path)
-
-
 def _version(cmd: list[str]) -> str:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
@@ -88,21 +81,8 @@ def _version(cmd: list[str]) -> str:
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else ""
 
 
-def fuse_available() -> tuple[bool, str]:
-    """FUSE mounts possible here? ``LABKIT_NO_FUSE=1`` forces the no-FUSE fallback."""
-    if os.environ.get("LABKIT_NO_FUSE", "").lower() in {"1", "true", "yes"}:
-        return False, "disabled by LABKIT_NO_FUSE: nodes will share a plain local directory"
-    if not Path("/dev/fuse").exists():
-        return False, "no /dev/fuse (e.g. Binder): nodes will share a plain local directory"
-    if not (which("fusermount3") or which("fusermount")):
-        return False, "fusermount is missing"
-    if os.geteuid() != 0 and not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        return False, "/dev/fuse is not accessible to this user"
-    return True, "/dev/fuse usable"
-
-
 def _docker() -> tuple[bool, str]:
-    if not which("docker"):
+    if not which(["docker"]):
         return False, "no docker client"
     try:
         import docker
@@ -117,7 +97,7 @@ def _docker() -> tuple[bool, str]:
 def _binary(name: str, label: str, apt: str, alternatives: tuple[str, ...] = (), required: bool = False,
             version_flag: str = "--version") -> Check:
     for candidate in (name, *alternatives):
-        path = which(candidate)
+        path = which([candidate])
         if path:
             return Check(label, True, f"{_version([path, version_flag]) or path}", required=required)
     return Check(label, False, "not found", f"{APT} {apt}", required=required)
@@ -144,7 +124,7 @@ def _pymilvus() -> Check:
 
 
 def _moto() -> Check:
-    path = which("moto_server")
+    path = which(["moto_server"])
     if not path:
         return Check("S3 emulator (moto)", False, "not found", f"{PIP} 'moto[server]'")
     return Check("S3 emulator (moto)", True, f"moto {metadata.version('moto')} at {path}")

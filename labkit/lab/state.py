@@ -22,7 +22,7 @@ from typing import Any
 
 from labkit.errors import LabError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # labkit/lab/state.py -> the repository
 
 
 def lab_home() -> Path:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-_IP = 2
+from labkit.milvus.enums import larger_is_better
+
 _FMAX = float(np.finfo(np.float32).max)
 
 
 def ascending(metric: int) -> bool:
     """True when smaller distances are better (every metric but IP)."""
-    return int(metric) != _IP
+    return not larger_is_better(metric)
 
 
 def pad_value(metric: int) -> float:

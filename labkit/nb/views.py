@@ -125,9 +125,6 @@ def mount_rows(mounts: Mapping[str, str | os.PathLike[str]]) -> list[dict[str, A
     return rows
 
 
-SEARCHABLE = (1, 2, 3)  # RAW, TO_INDEX, INDEX: the only file types Milvus 1.1 searches
-
-
 def read_nodes(lab: Any) -> dict[str, str]:
     """``host:port`` -> node name of the running read-only nodes (what the router spreads searches over)."""
     from labkit.lab.procs import alive
@@ -152,6 +149,7 @@ def file_node_map(lab: Any, collection: str, client: Any = None) -> dict[int, st
         if not status.OK():
             raise LabError(f"The router could not describe its routing: {status.message}")
         return {int(f["id"]): names.get(f["node"], f["node"]) for f in json.loads(text)["files"]}
+    from labkit.milvus.enums import SEARCHABLE
     from labkit.router.ring import Ring
 
     files = [r["id"] for r in table_files(lab.mysql_params(), collection)

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from labkit.milvus.defaults import DEFAULT_PORT, HTTP_PORT
 from labkit.milvus.status import Code, MilvusError
 from labkit.node.settings import StoreSettings
 
@@ -27,7 +28,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "version": {"": "0.5"},
     "cluster": {"enable": False, "role": "rw"},
     "general": {"timezone": "UTC+8", "meta_uri": "sqlite://:@:/"},
-    "network": {"bind.address": "0.0.0.0", "bind.port": 19530, "http.enable": True, "http.port": 19121},
+    "network": {"bind.address": "0.0.0.0", "bind.port": DEFAULT_PORT, "http.enable": True,
+                "http.port": HTTP_PORT},
     "storage": {"path": "/var/lib/milvus", "auto_flush_interval": 1, "file_cleanup_timeout": 10},
     "wal": {"enable": True, "recovery_error_ignore": False, "buffer_size": "256MB",
             "path": "/var/lib/milvus/wal"},
@@ -211,7 +213,7 @@ def render_server_config(
     meta_uri: str = "sqlite://:@:/",
     storage_path: str = "/var/lib/milvus",
     wal_path: str = "/var/lib/milvus/wal",
-    port: int = 19530,
+    port: int = DEFAULT_PORT,
     cluster: bool = True,
     preload: bool = False,
     address: str = "127.0.0.1",
@@ -219,7 +221,7 @@ def render_server_config(
     cache_size: str = "4GB",
     insert_buffer_size: str = "1GB",
     auto_flush_interval: float = 1,
-    http_port: int = 19121,
+    http_port: int = HTTP_PORT,
     preload_poll_interval: float = 0.01,
 ) -> str:
     """A server_config.yaml in the shape of Milvus 1.1's template (version 0.5)."""

@@ -23,47 +23,14 @@ import os
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import IntEnum
 from typing import Any
 
 import faiss
 import numpy as np
 
 from labkit.milvus import topk as _topk
+from labkit.milvus.enums import IndexType, MetricType, is_binary
 from labkit.milvus.status import Code, MilvusError
-
-
-class IndexType(IntEnum):
-    FLAT = 1
-    IVF_FLAT = 2
-    IVF_SQ8 = 3
-    RNSG = 4
-    IVF_SQ8H = 5
-    IVF_PQ = 6
-    HNSW = 11
-    ANNOY = 12
-
-
-class MetricType(IntEnum):
-    L2 = 1
-    IP = 2
-    HAMMING = 3
-    JACCARD = 4
-    TANIMOTO = 5
-    SUBSTRUCTURE = 6
-    SUPERSTRUCTURE = 7
-
-
-INDEX_NAMES: dict[int, str] = {
-    1: "IDMAP",
-    2: "IVFFLAT",
-    3: "IVFSQ8",
-    4: "NSG",
-    5: "IVFSQ8H",
-    6: "PQ",
-    11: "HNSW",
-    12: "ANNOY",
-}
 
 _NOT_IMPLEMENTED = {
     IndexType.RNSG: "RNSG",
@@ -116,11 +83,6 @@ def _omp_threads(n: int) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(prev)
-
-
-def is_binary(metric: int) -> bool:
-    """Binary metrics (HAMMING..SUPERSTRUCTURE) take packed uint8 vectors (``binary_data``)."""
-    return int(metric) in (3, 4, 5, 6, 7)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from labkit.milvus.enums import is_binary
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
 from labkit.node.cache import LoadedSegment, SegmentCache
-from labkit.node.validation import BINARY_METRICS
 
 
 class SegmentLoader:
@@ -60,7 +60,7 @@ class SegmentLoader:
 
     def _read(self, f: dict, coll: dict, seen: float, by: str) -> LoadedSegment:
         d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
-        binary = int(coll["metric_type"]) in BINARY_METRICS
+        binary = is_binary(coll["metric_type"])
         dim = int(coll["dimension"])
         last: Exception | None = None
         start = time.time()

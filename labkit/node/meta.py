@@ -18,14 +18,13 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from labkit.milvus import fingerprint
+from labkit.milvus.defaults import VERSION
+from labkit.milvus.enums import SEARCHABLE, SEARCHABLE_SQL, FileType
 from labkit.milvus.status import Code, MilvusError
 
-# TableFiles.file_type (MetaTypes.h)
-NEW, RAW, TO_INDEX, INDEX, TO_DELETE, NEW_MERGE, NEW_INDEX, BACKUP = range(8)
-SEARCHABLE = (RAW, TO_INDEX, INDEX)
+NEW, RAW, TO_INDEX, INDEX, TO_DELETE, NEW_MERGE, NEW_INDEX, BACKUP = FileType  # TableFiles.file_type
 TABLE_NORMAL, TABLE_TO_DELETE = 0, 1
 FLAG_AUTO_ID, FLAG_USER_ID = 1, 2
-VERSION = "1.1.1"
 
 _MYSQL_SCHEMA = {
     "Environment": "global_lsn BIGINT NOT NULL",
@@ -89,7 +88,7 @@ SEARCH_KEYS = [*SEARCH_TABLE_COLS, *(f"f_{c}" for c in SEARCH_FILE_COLS)]
 _SEARCH_SELECT = ", ".join(f"{e} AS {k}" for e, k in zip(SEARCH_EXPRS, SEARCH_KEYS, strict=True))
 _SEARCH_FROM = (
     "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id "
-    f"AND f.file_type IN ({', '.join(str(int(x)) for x in SEARCHABLE)}) "
+    f"AND f.file_type IN ({SEARCHABLE_SQL}) "
     "WHERE t.state <> %s AND (t.table_id = %s OR t.owner_table = %s)"
 )
 

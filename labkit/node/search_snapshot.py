@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from labkit.milvus.defaults import DEFAULT_TAG
 from labkit.milvus.fingerprint import Fingerprint
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
-from labkit.node.validation import DEFAULT_TAG
 
 MEMO_MAX = 256  # kept snapshots per node
 

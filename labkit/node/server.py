@@ -1,6 +1,6 @@
 """The MilvusService of Milvus 1.1 over a ``Store``: validation, role checks, numpy <-> wire.
 
-All 27 core RPCs answer as 1.1 did (codes and encodings per ``shared/reference/milvus-1.1.md``);
+All 27 core RPCs answer as 1.1 did (its status codes and encodings);
 the 14 hybrid RPCs answer gRPC UNIMPLEMENTED, as 1.1's generated base class did.
 
 Where the lab node differs from 1.1 on purpose:
@@ -28,8 +28,12 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import numpy as np
 
+from labkit.milvus import replies
+from labkit.milvus.defaults import DEFAULT_TAG, VERSION
+from labkit.milvus.enums import is_binary
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code, MilvusError
+from labkit.milvus.tags import valid_tag, valid_tags
 from labkit.milvus.timing import Clock, StageTimes
 from labkit.node import validation as check
 from labkit.node import wire
@@ -42,7 +46,6 @@ if TYPE_CHECKING:
 pb, status_pb, pb_grpc = messages()
 log = logging.getLogger("labkit.node")
 
-VERSION = "1.1.1"  # pymilvus 1.1.2 only talks to 1.1.x servers
 SERVICE = "milvus.grpc.MilvusService"
 MAX_MESSAGE = 512 << 20  # above the 256 MB insert limit, so oversized inserts get code 11, not a gRPC error
 
@@ -175,14 +178,14 @@ class MilvusServicer:
     @_reply(None)
     def CreatePartition(self, request, context):
         self._schema(request.collection_name)
-        tag = check.partition_tag(request.tag)
+        tag = valid_tag(request.tag)
         self.store.create_partition(request.collection_name, tag)  # refuses `_default`
         return wire.status()
 
     @_reply(pb.BoolReply)
     def HasPartition(self, request, context):
         self._schema(request.collection_name)
-        tag = check.partition_tag(request.tag)
+        tag = valid_tag(request.tag)
         return pb.BoolReply(status=wire.status(),
                             bool_reply=bool(self.store.has_partition(request.collection_name, tag)))
 
@@ -190,14 +193,14 @@ class MilvusServicer:
     def ShowPartitions(self, request, context):
         self._schema(request.collection_name)
         tags = list(self.store.list_partitions(request.collection_name))
-        if check.DEFAULT_TAG in tags:  # `_default` first, as 1.1 lists it
-            tags.remove(check.DEFAULT_TAG)
-        return pb.PartitionList(status=wire.status(), partition_tag_array=[check.DEFAULT_TAG, *tags])
+        if DEFAULT_TAG in tags:  # `_default` first, as 1.1 lists it
+            tags.remove(DEFAULT_TAG)
+        return pb.PartitionList(status=wire.status(), partition_tag_array=[DEFAULT_TAG, *tags])
 
     @_reply(None)
     def DropPartition(self, request, context):
         self._schema(request.collection_name)
-        tag = check.partition_tag(request.tag)
+        tag = valid_tag(request.tag)
         self.store.drop_partition(request.collection_name, tag)  # refuses `_default`
         return wire.status()
 
@@ -211,7 +214,7 @@ class MilvusServicer:
             raise MilvusError(Code.ILLEGAL_ROWRECORD,
                               "The vector array is empty. Make sure you have entered vector records.")
         user_ids = check.ids(req.ids, vectors.shape[0])
-        tag = check.partition_tag(req.partition_tag) if req.partition_tag else ""
+        tag = valid_tag(req.partition_tag) if req.partition_tag else ""
         s = self.store.describe_collection(name)
         check.vectors(vectors, s["dim"], s["metric"])
         ids = self.store.insert(name, tag, vectors, user_ids)
@@ -231,7 +234,7 @@ class MilvusServicer:
         ids = check.entity_ids(np.asarray(request.id_array, dtype=np.int64))
         found = self.store.get_vectors(request.collection_name, ids, request.partition_tag)
         reply = pb.VectorsData(status=wire.status())
-        binary = s["metric"] in check.BINARY_METRICS
+        binary = is_binary(s["metric"])
         for vec in found:
             rec = reply.vectors_data.add()
             if vec is None:
@@ -281,12 +284,12 @@ class MilvusServicer:
         snap = self.store.search_snapshot(name)  # one meta read serves the checks and the search
         clock.lap("meta")
         k, params = check.search_params(snap.index_type, request.topk, request.extra_params)
-        tags = check.partition_tags(request.partition_tag_array)
+        tags = valid_tags(request.partition_tag_array)
         queries = self._queries(request.query_record_array, snap)
         clock.lap("decode")
         dist, ids = self.store.search(name, tags, queries, k, params, snapshot=snap)
         clock.lap("search")
-        reply = wire.topk_result(dist, ids)
+        reply = replies.topk_result(dist, ids)
         clock.lap("reply")
         self.timings.record("Search", clock.stages)
         return reply
@@ -310,7 +313,7 @@ class MilvusServicer:
         clock.lap("decode")
         dist, ids = self.store.search_in_files(name, file_ids, queries, k, params, snapshot=snap)
         clock.lap("search")
-        reply = wire.topk_result(dist, ids)
+        reply = replies.topk_result(dist, ids)
         clock.lap("reply")
         self.timings.record("SearchInFiles", clock.stages)
         return reply
@@ -320,7 +323,7 @@ class MilvusServicer:
         name = check.collection_name(request.collection_name)
         snap = self.store.search_snapshot(name)
         k, params = check.search_params(snap.index_type, request.topk, request.extra_params)
-        tags = check.partition_tags(request.partition_tag_array)
+        tags = valid_tags(request.partition_tag_array)
         ids = check.entity_ids(np.asarray(request.id_array, dtype=np.int64))
         found = self.store.get_vectors(name, ids)
         missing = [int(i) for i, v in zip(ids, found, strict=True) if v is None]
@@ -328,13 +331,13 @@ class MilvusServicer:
             raise MilvusError(Code.ILLEGAL_ARGUMENT, f"Vector ids not found: {missing[:10]}")
         queries = np.stack([np.asarray(v) for v in found])
         dist, out = self.store.search(name, tags, queries, k, params, snapshot=snap)
-        return wire.topk_result(dist, out)
+        return replies.topk_result(dist, out)
 
     # -- memory -----------------------------------------------------------------------------
     @_reply(None)
     def PreloadCollection(self, request, context):
         self._schema(request.collection_name)
-        tags = check.partition_tags(request.partition_tag_array) or None
+        tags = valid_tags(request.partition_tag_array) or None
         self.store.load(request.collection_name, tags)
         return wire.status()
 

@@ -23,14 +23,16 @@ import fcntl
 import json
 import logging
 import os
-import re
 import threading
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from labkit.milvus import tags as partition_tags
 from labkit.milvus import topk as topk_merge
+from labkit.milvus.defaults import DEFAULT_TAG
+from labkit.milvus.enums import INDEX_NAMES, is_binary
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
@@ -45,29 +47,7 @@ from labkit.node.wal import DELETE, INSERT, Wal
 
 log = logging.getLogger("labkit.node.store")
 
-DEFAULT_TAG = "_default"
 MAX_PARTITIONS = 4096
-
-
-def _match_tags(name: str, parts: list[tuple[str, str]], tags: list[str] | None) -> list[str]:
-    """table_ids of the (tag, table_id) ``parts`` whose tag fully matches one of the regexes ([] = all)."""
-    if not tags:
-        return [t for _, t in parts]
-    out: list[str] = []
-    for tag in tags:
-        try:
-            rx = re.compile(tag)
-        except re.error as exc:
-            raise MilvusError(Code.UNEXPECTED_ERROR, f"Invalid partition tag {tag!r}: {exc}") from exc
-        hits = [t for ptag, t in parts if rx.fullmatch(ptag)]
-        if not hits:
-            raise MilvusError(Code.UNEXPECTED_ERROR, f"Partition {tag} does not exist in collection {name}")
-        out.extend(t for t in hits if t not in out)
-    return out
-
-
-def _binary(metric: int) -> bool:
-    return int(metric) >= 3
 
 
 class Store:
@@ -268,7 +248,7 @@ class Store:
         """table_ids of the partitions whose tag fully matches one of the regexes ([] = all)."""
         parts = [(DEFAULT_TAG, name),
                  *[(p["partition_tag"], p["table_id"]) for p in self.meta.partitions(name)]]
-        return _match_tags(name, parts, tags)
+        return partition_tags.match(tags or [], name, parts)
 
     def tables(self, name: str) -> list[str]:
         """table_ids of the collection and its partitions."""
@@ -305,8 +285,6 @@ class Store:
         return sum(int(f["row_count"]) for f in self.meta.files(self.tables(name)))
 
     def stats(self, name: str) -> dict:
-        from labkit.node.engine import INDEX_NAMES
-
         self.collection(name)
         parts = [(DEFAULT_TAG, name),
                  *[(p["partition_tag"], p["table_id"]) for p in self.meta.partitions(name)]]
@@ -336,7 +314,7 @@ class Store:
         with self.write_lock:
             coll = self.collection(name)
             table_id = self._partition_table(name, tag)
-            binary = _binary(coll["metric_type"])
+            binary = is_binary(coll["metric_type"])
             vectors = np.ascontiguousarray(vectors, dtype=np.uint8 if binary else np.float32)
             width = int(coll["dimension"]) // 8 if binary else int(coll["dimension"])
             if vectors.ndim != 2 or vectors.shape[1] != width:
@@ -524,7 +502,7 @@ class Store:
         """
         snap = snapshot or self._checked_snapshot(name, topk, params)
         parts = snap.parts
-        tables = _match_tags(name, parts, tags)
+        tables = partition_tags.match(tags or [], name, parts)
         tset = set(tables)
         files = snap.files_of(tset)
         if self.role == "ro":
@@ -550,7 +528,7 @@ class Store:
     def _search_files(self, coll: dict, files: list[dict], queries: np.ndarray, topk: int,
                       params: dict) -> tuple[np.ndarray, np.ndarray]:
         metric = int(coll["metric_type"])
-        q = np.ascontiguousarray(queries, dtype=np.uint8 if _binary(metric) else np.float32)
+        q = np.ascontiguousarray(queries, dtype=np.uint8 if is_binary(metric) else np.float32)
         if q.ndim == 1:
             q = q[None, :]
         parts = [self.segments.load(f, coll).search(q, int(topk), params or {}) for f in files]
@@ -562,7 +540,7 @@ class Store:
         wanted = np.asarray(ids, dtype=np.int64)
         out: list[np.ndarray | None] = [None] * len(wanted)
         tables = [self._partition_table(name, tag)] if tag else self.tables(name)
-        binary = _binary(coll["metric_type"])
+        binary = is_binary(coll["metric_type"])
         for f in self.meta.files(tables):
             s = self.segments.load(f, coll)
             where, offs = s.offsets_of(wanted)

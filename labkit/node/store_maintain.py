@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from labkit.milvus.enums import is_binary
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import segments as seg
@@ -42,10 +43,6 @@ def _layer(nbytes: int) -> int:
     while nbytes >= bound:
         layer, bound = layer + 1, bound * 4
     return layer
-
-
-def _binary(metric: int) -> bool:
-    return int(metric) >= 3
 
 
 def file_type_for(coll: dict, nbytes: int, force_index: bool = False) -> int:
@@ -214,7 +211,7 @@ class Maintenance:
     def _build_one(self, coll: dict, f: dict) -> int:
         from labkit.node.engine import SegmentIndex
 
-        binary = _binary(coll["metric_type"])
+        binary = is_binary(coll["metric_type"])
         dim = int(coll["dimension"])
         d = seg.segment_dir(self.core.storage, f["table_id"], f["segment_id"])
         vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
@@ -313,7 +310,7 @@ class Maintenance:
         searchable, sources TO_DELETE) happens under it, after carrying over deletes that arrived
         in between.
         """
-        binary = _binary(coll["metric_type"])
+        binary = is_binary(coll["metric_type"])
         dim = int(coll["dimension"])
         width = dim // 8 if binary else dim
         vecs, idss, maps = [], [], []

@@ -13,17 +13,16 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from labkit.milvus.defaults import NAME_LIMIT
+from labkit.milvus.enums import is_binary
 from labkit.milvus.status import Code, MilvusError
 
-NAME_LIMIT = 255
 DIM_LIMIT = 32768
 INDEX_FILE_SIZE_LIMIT = 4096  # MB
 TOPK_LIMIT = 16384
 MAX_INSERT_BYTES = 256 << 20  # MAX_INSERT_DATA_SIZE
 GET_BY_ID_LIMIT = 1000
 METRIC_MAX = 7
-BINARY_METRICS = {3, 4, 5, 6, 7}  # HAMMING JACCARD TANIMOTO SUBSTRUCTURE SUPERSTRUCTURE
-DEFAULT_TAG = "_default"
 
 
 def _check_name(name: str, kind: str) -> None:
@@ -49,27 +48,12 @@ def collection_name(name: str) -> str:
     return name
 
 
-def partition_tag(tag: str) -> str:
-    """A partition tag to create/insert into: trimmed, non-empty, <=255 (1.1 returns 1 otherwise)."""
-    valid = tag.strip()
-    if not valid:
-        raise MilvusError(Code.UNEXPECTED_ERROR, f"Invalid partition tag: {tag!r}. Partition tag should not be empty.")
-    if len(valid) > NAME_LIMIT:
-        raise MilvusError(Code.UNEXPECTED_ERROR,
-                          f"Invalid partition tag: {valid[:40]}... Partition tag exceed max length(255).")
-    return valid
-
-
-def partition_tags(tags: Iterable[str]) -> list[str]:
-    return [partition_tag(t) for t in tags]
-
-
 def dimension(dim: int, metric: int) -> int:
     if dim <= 0 or dim > DIM_LIMIT:
         raise MilvusError(Code.ILLEGAL_DIMENSION,
                           f"Invalid collection dimension: {dim}. The collection dimension must be within "
                           f"the range of 1 ~ {DIM_LIMIT}.")
-    if metric in BINARY_METRICS and dim % 8:
+    if is_binary(metric) and dim % 8:
         raise MilvusError(Code.ILLEGAL_DIMENSION,
                           f"Invalid collection dimension: {dim}. The collection dimension must be a multiple of 8")
     return dim
@@ -126,7 +110,7 @@ def vectors(data: np.ndarray, dim: int, metric: int) -> np.ndarray:
         raise MilvusError(Code.ILLEGAL_ROWRECORD,
                           f"The amount of data inserted each time cannot exceed {MAX_INSERT_BYTES >> 20} MB "
                           f"(this request carries {data.nbytes / (1 << 20):.1f} MB).")
-    binary = metric in BINARY_METRICS
+    binary = is_binary(metric)
     if binary != (data.dtype == np.uint8):
         kind = "binary" if binary else "float"
         raise MilvusError(Code.ILLEGAL_ROWRECORD,

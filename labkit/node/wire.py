@@ -188,21 +188,6 @@ def status(code: int = 0, reason: str = ""):
     return _status_pb.Status(error_code=int(code), reason=reason)
 
 
-def topk_result(distances: np.ndarray, ids: np.ndarray):
-    """TopKQueryResult, flat row-major; ``row_num`` 0 when nothing was found anywhere."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if ids.size == 0 or not (ids >= 0).any():
-        return _pb.TopKQueryResult(status=status(), row_num=0)
-    dist = np.asarray(distances, dtype=np.float32)
-    # padding rows carry +-inf internally; faiss (and so 1.1) sends +-FLT_MAX there
-    big = float(np.finfo(np.float32).max)
-    finite = np.nan_to_num(dist, nan=big, posinf=big, neginf=-big)
-    res = _pb.TopKQueryResult(status=status(), row_num=int(ids.shape[0]))
-    res.ids.extend(ids.ravel().tolist())
-    res.distances.extend(finite.ravel().tolist())
-    return res
-
-
 def vector_ids(ids: np.ndarray):
     res = _pb.VectorIds(status=status())
     res.vector_id_array.extend(np.asarray(ids, dtype=np.int64).tolist())

@@ -22,8 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from labkit.errors import LabError
-
-DEFAULT_PORT = 19530
+from labkit.milvus.defaults import DEFAULT_PORT
 
 
 @dataclass
@@ -103,7 +102,8 @@ def parse_sqlalchemy_uri(uri: str) -> dict:
     """``mysql+pymysql://user:pass@host:port/db?charset=utf8mb4`` -> pymysql.connect kwargs."""
     parsed = urlparse(uri.strip())
     if parsed.scheme.split("+", 1)[0] != "mysql":
-        raise LabError(f"SQLALCHEMY_DATABASE_URI must be a mysql+pymysql:// URI (got scheme {parsed.scheme!r}).")
+        raise LabError("SQLALCHEMY_DATABASE_URI must be a mysql+pymysql:// URI "
+                       f"(got scheme {parsed.scheme!r}).")
     database = parsed.path.lstrip("/")
     if not parsed.hostname or not database:
         raise LabError("SQLALCHEMY_DATABASE_URI needs a host and a database name, "
@@ -141,7 +141,8 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         raise LabError(f"{key} must be a number, not {value!r}.") from None
 
 
-def load(env: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = None) -> RouterConfig:
+def load(env: Mapping[str, str] | None = None,
+         env_file: str | os.PathLike[str] | None = None) -> RouterConfig:
     """Settings from ``env`` (default os.environ) over ``env_file``; one clear LabError when invalid."""
     merged: dict[str, str] = {}
     if env_file:
@@ -149,7 +150,8 @@ def load(env: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] 
     # an empty variable does not hide the file's value (the lab service blanks inherited ones)
     merged.update({k: v for k, v in (os.environ if env is None else env).items() if v != ""})
 
-    discovery = (merged.get("DISCOVERY_CLASS_NAME") or merged.get("DISCOVERY_PLUGIN_PATH") or "static").strip()
+    discovery = merged.get("DISCOVERY_CLASS_NAME") or merged.get("DISCOVERY_PLUGIN_PATH") or "static"
+    discovery = discovery.strip()
     if discovery not in {"static", "labkit"}:
         raise LabError(f"DISCOVERY_CLASS_NAME {discovery!r} is not supported here; use static or labkit.")
     static_port = _int(merged, "DISCOVERY_STATIC_PORT", DEFAULT_PORT)

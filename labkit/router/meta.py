@@ -8,7 +8,6 @@ sees the latest committed rows.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,9 +15,9 @@ from dataclasses import dataclass, field
 import pymysql
 
 from labkit.milvus import fingerprint as rowhash
-
-SEARCHABLE = (1, 2, 3)  # RAW, TO_INDEX, INDEX
-TO_DELETE = 1  # Tables.state
+from labkit.milvus import tags as partition_tags
+from labkit.milvus.enums import SEARCHABLE_SQL
+from labkit.milvus.status import MilvusError
 
 
 @dataclass(frozen=True)
@@ -41,33 +40,10 @@ class CollectionFiles:
     fingerprint: rowhash.Fingerprint | None = field(default=None, compare=False)
 
 
-def match_tags(tags: Sequence[str], partitions: dict[str, str]) -> set[str] | None:
-    """table_ids whose tag fully matches one of ``tags`` (regexes; ``_default`` = root), or None if none.
-
-    ``partitions`` maps partition_tag -> table_id, with "" for the root collection.
-    """
-    chosen: set[str] = set()
-    for raw in tags:
-        tag = raw.strip()
-        if not tag:
-            continue
-        if tag == "_default":
-            chosen.add(partitions[""])
-            continue
-        try:
-            pattern = re.compile(tag)
-        except re.error:
-            pattern = None
-        for ptag, table_id in partitions.items():
-            if ptag and (ptag == tag or (pattern is not None and pattern.fullmatch(ptag))):
-                chosen.add(table_id)
-    return chosen or None
-
-
 _FILES_COLUMNS = ("t.table_id", "t.owner_table", "t.partition_tag", "t.metric_type", "t.dimension",
                   "f.id", "f.file_type", "f.row_count", "f.updated_time")
 _FILES_FROM = (
-    "FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id AND f.file_type IN (1, 2, 3) "
+    f"FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id AND f.file_type IN ({SEARCHABLE_SQL}) "
     "WHERE t.state <> 1 AND (t.table_id = %s OR t.owner_table = %s)"
 )
 _FILES_SQL = f"SELECT {', '.join(_FILES_COLUMNS)} {_FILES_FROM}"
@@ -111,15 +87,16 @@ class MetaReader:
                 pass
 
     def collection_files(self, name: str, tags: Sequence[str] = ()) -> CollectionFiles | None:
-        """The searchable files of ``name`` (restricted to ``tags``); None if it or the tags are unknown."""
+        """The searchable files of ``name`` (restricted to ``tags``); None if it is unknown or the tags
+        resolve to an error (the rw node words it)."""
         rows = self._query(_FILES_SQL, (name, name))
         root = [r for r in rows if r[0] == name and r[1] == ""]
         if not root:
             return None
         metric, dim = int(root[0][3]), int(root[0][4])
-        tables = {r[2] if r[1] else "": r[0] for r in rows}
-        wanted = set(tables.values()) if not any(t.strip() for t in tags) else match_tags(tags, tables)
-        if wanted is None:
+        try:
+            wanted = set(partition_tags.match(tags, name, [(r[2], r[0]) for r in rows if r[1] == name]))
+        except MilvusError:
             return None
         files = [
             FileRow(int(r[5]), r[0], r[2] if r[1] else "", int(r[6]), int(r[7]), int(r[8]))
@@ -141,5 +118,5 @@ class MetaReader:
         rows = self._query(
             "SELECT f.id, f.table_id, t.partition_tag, f.file_type, f.row_count, f.updated_time "
             "FROM TableFiles f LEFT JOIN Tables t ON t.table_id = f.table_id "
-            f"WHERE f.id IN ({marks}) AND f.file_type IN (1, 2, 3)", list(ids))
+            f"WHERE f.id IN ({marks}) AND f.file_type IN ({SEARCHABLE_SQL})", list(ids))
         return [FileRow(int(r[0]), r[1], r[2] or "", int(r[3]), int(r[4]), int(r[5])) for r in rows]

@@ -1,12 +1,10 @@
 """The router's gRPC service: Milvus 1.1 wire protocol in front of a cluster of lab nodes.
 
 Every RPC but the searches is passed through to the rw node as raw bytes (a generic handler
-with identity (de)serializers: big inserts are never decoded). Search is split the Mishards way:
-the collection's searchable files from MySQL, placed on read nodes by a consistent-hash ring,
-ReloadSegments first where a file's updated_time grew, SearchInFiles to every node at once,
-top-k merged per metric. A failing read node's files move to the others (MAX_RETRY rounds);
-when no read node can serve them the rw node answers the whole search, so a reply is complete
-or an error, never partial.
+with identity (de)serializers: big inserts are never decoded); ReloadSegments, PreloadCollection
+and ReleaseCollection go to every node; writes that change segment files refresh the router's
+file lists; ``Cmd`` answers the router's own introspection verbs. Search and SearchInFiles are
+routed over the read nodes by ``labkit.router.search``.
 """
 
 from __future__ import annotations
@@ -20,16 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
-import numpy as np
 
 from labkit.errors import LabError
+from labkit.milvus.defaults import DEFAULT_TAG
 from labkit.milvus.proto import messages
-from labkit.router import merge as merging
+from labkit.milvus.status import Code
 from labkit.router.config import RouterConfig
+from labkit.router.counters import Counters
 from labkit.router.discovery import Discovery
-from labkit.router.meta import CollectionFiles, FileRow, MetaReader
+from labkit.router.meta import MetaReader
 from labkit.router.placement import PlacementSender
 from labkit.router.ring import Ring
+from labkit.router.search import SearchRouter
 
 log = logging.getLogger("labkit.router")
 
@@ -37,11 +37,6 @@ pb, status_pb, _ = messages()
 SERVICE = "milvus.grpc.MilvusService"
 PREFIX = f"/{SERVICE}/"
 _METHODS = {m.name: m for m in pb.DESCRIPTOR.services_by_name["MilvusService"].methods}
-
-# Codes that every node would answer alike (bad request, unknown collection): returned as is.
-# Any other failure of a read node sends its files elsewhere.
-FINAL_CODES = frozenset({4, 5, 6, 7, 8, 9, 10, 11, 12, 23})
-UNEXPECTED = 1
 
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", -1),
@@ -67,28 +62,6 @@ def written_collections(method: str, request: bytes) -> set[str] | None:
     return {msg.collection_name}
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def search_in_files_bytes(file_ids: Sequence[str], search_param: bytes) -> bytes:
-    """SearchInFilesParam{file_id_array=1, search_param=2} around an already-encoded SearchParam."""
-    out = bytearray()
-    for fid in file_ids:
-        raw = fid.encode()
-        out += b"\x0a" + _varint(len(raw)) + raw
-    out += b"\x12" + _varint(len(search_param)) + search_param
-    return bytes(out)
-
-
 def error_reply(method: str, code: int, reason: str) -> bytes:
     """The method's own reply type carrying ``Status{code, reason}``."""
     out_name = _METHODS[method].output_type.name if method in _METHODS else "Status"
@@ -96,15 +69,6 @@ def error_reply(method: str, code: int, reason: str) -> bytes:
     if out_name == "Status":
         return stat.SerializeToString()
     return getattr(pb, out_name)(status=stat).SerializeToString()
-
-
-def topk_reply(d: np.ndarray, i: np.ndarray, nq: int) -> bytes:
-    if i.size == 0 or not (i >= 0).any():
-        return pb.TopKQueryResult(status=status_pb.Status(), row_num=0).SerializeToString()
-    res = pb.TopKQueryResult(status=status_pb.Status(), row_num=nq)
-    res.ids.extend(i.ravel().tolist())
-    res.distances.extend(d.ravel().tolist())
-    return res.SerializeToString()
 
 
 class NodeClient:
@@ -125,10 +89,6 @@ class NodeClient:
         self.channel.close()
 
 
-class _NodeFailed(Exception):
-    pass
-
-
 class Router:
     """Routing logic and state; ``handler()`` exposes it as a grpc generic handler."""
 
@@ -138,12 +98,12 @@ class Router:
         self.meta = meta or MetaReader(cfg.db)
         self._clients: dict[str, NodeClient] = {}
         self._rings: dict[tuple[str, ...], Ring] = {}
-        self._seen: dict[str, dict[int, int]] = {}  # node -> file id -> updated_time it last searched
-        self._files_cache: dict[tuple[str, tuple[str, ...]], CollectionFiles] = {}  # last list per search key
         self._lock = threading.Lock()
-        self.stats = {"searches": 0, "routed": 0, "rw_served": 0, "rerouted_files": 0,
-                      "node_failures": 0, "reloads": 0, "forwarded": 0, "stale_cache": 0}
+        self.stats = Counters(["searches", "routed", "rw_served", "rerouted_files", "node_failures",
+                               "reloads", "forwarded", "stale_cache"])
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="fanout")
+        self.searches = SearchRouter(cfg, self.discovery, self.meta, self.stats, self.client, self.ring,
+                                     self._pool)
         self.special: dict[str, Callable[[bytes, Any], bytes]] = {
             "Search": self.search,
             "SearchInFiles": self.search_in_files,
@@ -216,48 +176,34 @@ class Router:
             try:
                 return fn(req, ctx)
             except LabError as exc:
-                return error_reply(name, UNEXPECTED, f"router: {exc}")
+                return error_reply(name, Code.UNEXPECTED_ERROR, f"router: {exc}")
             except grpc.RpcError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any bug must still answer with a Status
                 log.exception("%s failed", name)
-                return error_reply(name, UNEXPECTED, f"router: {type(exc).__name__}: {exc}")
+                return error_reply(name, Code.UNEXPECTED_ERROR, f"router: {type(exc).__name__}: {exc}")
         return run
 
     # -- pass-through ----------------------------------------------------------------------
     def forward(self, name: str, request: bytes, context: Any, addr: str | None = None) -> bytes:
         """Send the raw request to the rw node (or ``addr``) and return its raw reply."""
         addr = addr or self.rw()
-        self.stats["forwarded"] += 1
+        self.stats.add("forwarded")
         try:
             return self.client(addr).method(name)(request)
         except grpc.RpcError as exc:
             code = exc.code()
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                return error_reply(name, UNEXPECTED, f"router: node {addr} is unreachable ({code.name})")
+                return error_reply(name, Code.UNEXPECTED_ERROR,
+                                   f"router: node {addr} is unreachable ({code.name})")
             if context is not None:
                 context.abort(code, exc.details() or code.name)
             raise
 
     def forward_and_refresh(self, name: str, request: bytes, context: Any) -> bytes:
-        """Forward a write that changes segment files, then re-read the cached file lists.
-
-        Every write reaches the rw node through the router, so once the node acknowledges a
-        flush or an index build the router already knows the new files: the next search finds
-        its cached list current (one search, no redo), instead of discovering the change on the
-        first query. Searches stay correct without this (each one checks the fingerprint).
-        """
+        """Forward a write that changes segment files, then re-read the kept file lists it touched."""
         reply = self.forward(name, request, context)
-        names = written_collections(name, request)
-        with self._lock:
-            keys = [k for k in self._files_cache if names is None or k[0] in names]
-        for key in keys:
-            try:
-                self._remember(key, self.meta.collection_files(key[0], list(key[1])))
-            except Exception:  # noqa: BLE001 - a failed refresh only costs the next search a re-read
-                log.warning("refreshing the file list of %s after %s failed", key[0], name, exc_info=True)
-                with self._lock:
-                    self._files_cache.pop(key, None)
+        self.searches.refresh(written_collections(name, request), name)
         return reply
 
     def broadcast(self, name: str, request: bytes, context: Any) -> bytes:
@@ -271,203 +217,22 @@ class Router:
             try:
                 raw = fut.result()
             except grpc.RpcError as exc:
-                return error_reply(name, UNEXPECTED, f"router: {name} on {addr} failed ({exc.code().name})")
+                return error_reply(name, Code.UNEXPECTED_ERROR,
+                                   f"router: {name} on {addr} failed ({exc.code().name})")
             if first is None:
                 first = raw
             if status_pb.Status.FromString(raw).error_code:
                 return raw
-        return first or error_reply(name, UNEXPECTED, "router: no node answered")
+        return first or error_reply(name, Code.UNEXPECTED_ERROR, "router: no node answered")
 
     # -- search ----------------------------------------------------------------------------
     def search(self, request: bytes, context: Any) -> bytes:
-        self.stats["searches"] += 1
-        param = pb.SearchParam.FromString(request)
-        tags = list(param.partition_tag_array)
-        nq = len(param.query_record_array)
-
-        def fallback() -> bytes:
-            return self.forward("Search", request, context)
-
-        key = (param.collection_name, tuple(tags))
-        cached = self._files_cache.get(key)
-        if cached is not None and cached.files and cached.fingerprint and self.discovery.read_nodes():
-            # Search the file list of the last search while MySQL computes the fingerprint of the
-            # rows it came from. The answer is kept only when the fingerprint is unchanged, so a
-            # file flushed before this request arrived is never missed (the query starts after
-            # the request came in); otherwise the list is read again and the search redone.
-            fresh = self._pool.submit(self.meta.fingerprint, param.collection_name)
-            reply, side = self._routed(cached, request, nq, param.topk, fallback, commit=False, speculative=True)
-            if fresh.result() == cached.fingerprint:
-                if reply is not None:
-                    self._commit(side)
-                    return reply
-                found = cached  # a read node failed: the normal path below suspends and reroutes
-            else:
-                self.stats["stale_cache"] += 1
-                found = self.meta.collection_files(param.collection_name, tags)
-        else:
-            found = self.meta.collection_files(param.collection_name, tags)
-        self._remember(key, found)
-        if found is None or not found.files or not self.discovery.read_nodes():
-            # unknown collection/tags (the node words the error), nothing flushed, or no read nodes
-            self.stats["rw_served"] += 1
-            return fallback()
-        reply, side = self._routed(found, request, nq, param.topk, fallback, commit=False)
-        self._commit(side)
-        return reply
-
-    def _remember(self, key: tuple[str, tuple[str, ...]], found: CollectionFiles | None) -> None:
-        with self._lock:
-            if found is None:
-                self._files_cache.pop(key, None)
-                return
-            if len(self._files_cache) >= 256:
-                self._files_cache.clear()
-            self._files_cache[key] = found
-
-    def _commit(self, side: dict) -> None:
-        """Apply a search's bookkeeping (counters, the segments each node has now searched)."""
-        for k, v in side["stats"].items():
-            self.stats[k] += v
-        for node, files in side["seen"].items():
-            self._seen.setdefault(node, {}).update(files)
-        for node in side["suspend"]:
-            self.discovery.suspend(node)
+        """Search, routed over the read nodes (``SearchRouter.search``); the rw node as fallback."""
+        return self.searches.search(request, lambda: self.forward("Search", request, context))
 
     def search_in_files(self, request: bytes, context: Any) -> bytes:
-        self.stats["searches"] += 1
-        param = pb.SearchInFilesParam.FromString(request)
-        ids = list(dict.fromkeys(param.file_id_array))
-        rows = self.meta.files_by_id([int(i) for i in ids]) if all(i.isdigit() for i in ids) else []
-        sp = param.search_param
-        found = self.meta.collection_files(sp.collection_name) if rows else None
-        if found is None or len(rows) != len(ids) or not self.discovery.read_nodes():
-            self.stats["rw_served"] += 1
-            return self.forward("SearchInFiles", request, context)
-        files = CollectionFiles(found.name, found.metric_type, found.dimension, sorted(rows, key=lambda f: f.id))
-        reply, side = self._routed(files, sp.SerializeToString(), len(sp.query_record_array), sp.topk,
-                                   fallback=lambda: self.forward("SearchInFiles", request, context), commit=False)
-        self._commit(side)
-        return reply
-
-    def _routed(self, found: CollectionFiles, search_param: bytes, nq: int, topk: int,
-                fallback: Callable[[], bytes], commit: bool = True, speculative: bool = False) -> Any:
-        """The merged reply of the read nodes for ``found`` (or ``fallback()`` when they cannot).
-
-        With ``commit=False`` returns ``(reply, side)``: the bookkeeping (counters, segments
-        searched, nodes to suspend) is applied by ``_commit(side)`` only if the caller keeps the
-        reply. ``speculative``: give up (reply None) at the first node failure instead of
-        rerouting, since the failure may come from a stale file list.
-        """
-        by_id = {f.id: f for f in found.files}
-        pending: list[FileRow] = list(found.files)
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
-        excluded: set[str] = set()
-        side: dict = {"stats": {}, "seen": {}, "suspend": set()}
-        counts = side["stats"]
-
-        def done(reply: bytes) -> Any:
-            if commit:
-                self._commit(side)
-                return reply
-            return reply, side
-
-        for _round in range(self.cfg.max_retry + 1):
-            nodes = [n for n in self.discovery.live_nodes() if n not in excluded]
-            if not nodes:
-                break
-            plan = self.ring(nodes).assign(f.id for f in pending)
-            outcomes = self._fan_out(found.name, plan, by_id, search_param)
-            pending = []
-            for node, (ok, value, _raw) in outcomes.items():
-                if ok == "final":
-                    return done(value)  # a request error every node would give
-                if ok == "ok":
-                    try:
-                        part = merging.split_reply(value.row_num, value.ids, value.distances, nq)
-                    except merging.MergeError as exc:
-                        log.warning("bad reply from %s: %s", node, exc)
-                        ok = "failed"
-                    else:
-                        if part is not None:
-                            parts.append(part)
-                        seen = side["seen"].setdefault(node, {})
-                        for fid in plan[node]:
-                            seen[int(fid)] = by_id[int(fid)].updated_time
-                        continue
-                if speculative:
-                    return None, side
-                excluded.add(node)
-                side["suspend"].add(node)
-                counts["node_failures"] = counts.get("node_failures", 0) + 1
-                pending += [by_id[int(fid)] for fid in plan[node]]
-            if not pending:
-                counts["routed"] = counts.get("routed", 0) + 1
-                if len(plan) == 1 and _round == 0:
-                    return done(outcomes[next(iter(plan))][2])  # one node served it all: its reply as is
-                d, i = merging.merge(parts, topk, found.metric_type)
-                return done(topk_reply(d, i, nq))
-            counts["rerouted_files"] = counts.get("rerouted_files", 0) + len(pending)
-        if speculative:
-            return None, side
-        # no read node could serve every file: the rw node answers the whole search
-        counts["rw_served"] = counts.get("rw_served", 0) + 1
-        return done(fallback())
-
-    def _fan_out(self, collection: str, plan: dict[str, list[str]], by_id: dict[int, FileRow],
-                 search_param: bytes) -> dict[str, tuple[str, Any, bytes]]:
-        """SearchInFiles on each node at once -> node -> (outcome, value, raw reply).
-
-        outcome "ok" (value: TopKQueryResult), "final" (a request error to return), "failed" (why).
-        Blocking calls: this thread serves one node, pool threads the others. (A grpc ``future``
-        starts a channel polling thread per call on an idle channel, which cost more than the
-        search itself.)
-        """
-        items = list(plan.items())
-        futures = [(node, self._pool.submit(self._search_node, node, collection, fids, by_id, search_param))
-                   for node, fids in items[1:]]
-        out = {}
-        if items:
-            node, fids = items[0]
-            out[node] = self._search_node(node, collection, fids, by_id, search_param)
-        for node, fut in futures:
-            out[node] = fut.result()
-        return out
-
-    def _search_node(self, node: str, collection: str, fids: list[str], by_id: dict[int, FileRow],
-                     search_param: bytes) -> tuple[str, Any, bytes]:
-        try:
-            self._reload_if_changed(node, collection, fids, by_id)
-            body = search_in_files_bytes(fids, search_param)
-            raw = self.client(node).method("SearchInFiles")(body, timeout=self.cfg.search_timeout)
-        except _NodeFailed as exc:
-            return ("failed", str(exc), b"")
-        except grpc.RpcError as exc:
-            log.warning("read node %s failed: %s", node, exc.code().name)
-            return ("failed", exc.code().name, b"")
-        res = pb.TopKQueryResult.FromString(raw)
-        code = res.status.error_code
-        if code == 0:
-            return ("ok", res, raw)
-        if code in FINAL_CODES:
-            return ("final", raw, raw)
-        log.warning("read node %s answered %s: %s", node, code, res.status.reason)
-        return ("failed", res.status.reason, raw)
-
-    def _reload_if_changed(self, node: str, collection: str, fids: list[str], by_id: dict[int, FileRow]) -> None:
-        seen = self._seen.get(node, {})
-        stale = [f for f in fids if int(f) in seen and seen[int(f)] < by_id[int(f)].updated_time]
-        if not stale:
-            return
-        req = pb.ReLoadSegmentsParam(collection_name=collection, segment_id_array=stale).SerializeToString()
-        try:
-            raw = self.client(node).method("ReloadSegments")(req, timeout=self.cfg.search_timeout)
-        except grpc.RpcError as exc:
-            raise _NodeFailed(f"ReloadSegments: {exc.code().name}") from None
-        st = status_pb.Status.FromString(raw)
-        if st.error_code:
-            raise _NodeFailed(f"ReloadSegments: {st.reason}")
-        self.stats["reloads"] += len(stale)
+        """SearchInFiles, routed like Search (``SearchRouter.search_in_files``)."""
+        return self.searches.search_in_files(request, lambda: self.forward("SearchInFiles", request, context))
 
     # -- Cmd and introspection --------------------------------------------------------------
     def topology(self) -> dict:
@@ -481,7 +246,7 @@ class Router:
             "live_nodes": live,
             "suspended": self.discovery.suspended(),
             "max_retry": self.cfg.max_retry,
-            "stats": dict(self.stats),
+            "stats": self.stats.snapshot(),
         }
 
     def routing(self, collection: str, tags: Sequence[str] = ()) -> dict:
@@ -497,9 +262,10 @@ class Router:
             "nodes": list(ring.nodes),
             "ring": [[round(p, 6), n] for p, n in ring.points()],
             "files": [
-                {"id": f.id, "table_id": f.table_id, "partition_tag": f.partition_tag or "_default",
+                {"id": f.id, "table_id": f.table_id, "partition_tag": f.partition_tag or DEFAULT_TAG,
                  "file_type": f.file_type, "row_count": f.row_count, "updated_time": f.updated_time,
-                 "position": round(ring.position(f.id), 6), "node": node_of.get(str(f.id), self.discovery.woserver())}
+                 "position": round(ring.position(f.id), 6),
+                 "node": node_of.get(str(f.id), self.discovery.woserver())}
                 for f in files
             ],
             "by_node": plan,
@@ -525,7 +291,8 @@ class Router:
                 name, *tags = arg.split()
                 return self._string(json.dumps(self.routing(name, tags)))
         except (LabError, ValueError) as exc:
-            return pb.StringReply(status=status_pb.Status(error_code=5, reason=f"router: {exc}")).SerializeToString()
+            bad = status_pb.Status(error_code=Code.ILLEGAL_ARGUMENT, reason=f"router: {exc}")
+            return pb.StringReply(status=bad).SerializeToString()
         return self.forward("Cmd", request, context)
 
     @staticmethod

@@ -128,6 +128,60 @@ def test_routed_results_equal_a_single_node(rt, coll, n_read):
     assert topo["stats"]["routed"] >= 1
 
 
+# Milvus 1.1 (DBImpl::GetPartitionsByTags): tags are a union of full-match regexes over the
+# partitions, `_default` is the collection itself, an invalid regex matches nothing, and only a
+# search that selects nothing at all fails (code 1).
+TAG_CASES = [["a", "missing"], ["("], ["a.*"], [], ["_default", "b"], ["missing"]]
+
+
+@pytest.fixture(scope="module")
+def tagged(rt):
+    """A collection with rows in `_default` and in partitions a, ab and b, each flushed to its own file."""
+    c = rt["client"]
+    rng = np.random.default_rng(21)
+    name = f"rtt_{uuid.uuid4().hex[:6]}"
+    st = c.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1,
+                              "metric_type": 1})
+    assert st.OK(), st
+    ids_of = {}
+    for tag in ["_default", "a", "ab", "b"]:
+        if tag != "_default":
+            assert c.create_partition(name, tag).OK()
+        st, ids = c.insert(name, rng.random((500, DIM), dtype=np.float32),
+                           partition_tag=None if tag == "_default" else tag)
+        assert st.OK(), st
+        ids_of[tag] = set(ids)
+    assert c.flush([name]).OK()
+    yield {"name": name, "ids": ids_of, "q": rng.random((4, DIM), dtype=np.float32)}
+    c.drop_collection(name)
+
+
+@pytest.mark.parametrize("tags", TAG_CASES, ids=lambda t: repr(t))
+def test_partition_tags_answer_exactly_as_the_rw_node(rt, tagged, tags):
+    _set_read_nodes(rt, ["rt-ro1", "rt-ro2"])
+    name, q = tagged["name"], tagged["q"]
+    routed_before = router.introspect(rt["client"])["topology"]["stats"]["routed"]
+    st_r, res_r = rt["client"].search(name, 10, q, partition_tags=tags)
+    st_d, res_d = rt["direct"].search(name, 10, q, partition_tags=tags)
+    assert (st_r.code, st_r.message) == (st_d.code, st_d.message)
+    expected = {  # the partitions 1.1 searches for each case; None: refused with code 1
+        ("a", "missing"): {"a"}, ("(",): None, ("a.*",): {"a", "ab"}, (): {"_default", "a", "ab", "b"},
+        ("_default", "b"): {"_default", "b"}, ("missing",): None,
+    }[tuple(tags)]
+    if expected is None:
+        assert st_d.code == 1 and "partition does not exist" in st_d.message
+        return
+    assert st_d.OK(), st_d
+    routed_ids, direct_ids = np.array(res_r.id_array), np.array(res_d.id_array)
+    assert routed_ids.shape == (len(q), 10)
+    assert np.array_equal(routed_ids, direct_ids)
+    assert np.array_equal(np.array(res_r.distance_array), np.array(res_d.distance_array))
+    allowed = set().union(*(tagged["ids"][t] for t in expected))
+    assert set(direct_ids.ravel().tolist()) <= allowed
+    stats = router.introspect(rt["client"])["topology"]["stats"]
+    assert stats["routed"] > routed_before  # the read nodes served it
+
+
 def test_writes_through_the_router_are_searched(rt):
     _set_read_nodes(rt, ["rt-ro1", "rt-ro2"])
     c = rt["client"]

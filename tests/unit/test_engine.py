@@ -7,17 +7,9 @@ import struct
 import numpy as np
 import pytest
 
+from labkit.milvus.enums import INDEX_NAMES, IndexType, MetricType, is_binary
 from labkit.milvus.status import Code, MilvusError
-from labkit.node.engine import (
-    INDEX_NAMES,
-    IndexType,
-    MetricType,
-    SegmentIndex,
-    brute_force,
-    check_index_params,
-    check_search_params,
-    is_binary,
-)
+from labkit.node.engine import SegmentIndex, brute_force, check_index_params, check_search_params
 
 L2, IP = MetricType.L2, MetricType.IP
 HAMMING, JACCARD, TANIMOTO = MetricType.HAMMING, MetricType.JACCARD, MetricType.TANIMOTO

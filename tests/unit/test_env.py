@@ -39,7 +39,7 @@ def test_no_fuse_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_strict_raises_one_sentence_when_required_piece_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("labkit.lab.doctor.which", lambda name: None)
+    monkeypatch.setattr("labkit.lab.doctor.which", lambda names: None)
     with pytest.raises(LabError, match="missing what the lab needs: .*redis-server"):
         check_env(strict=True)
 

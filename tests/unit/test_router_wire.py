@@ -1,7 +1,8 @@
 """Router wire helpers: SearchInFiles built around raw SearchParam bytes, typed error replies."""
 
 from labkit.milvus.proto import messages
-from labkit.router.server import error_reply, search_in_files_bytes
+from labkit.router.search import search_in_files_bytes
+from labkit.router.server import error_reply
 
 pb, status_pb, _ = messages()
 

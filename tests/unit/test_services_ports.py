@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from labkit.errors import LabError
-from labkit.lab.services.ports import choose_port, start_on_free_port
+from labkit.lab.services.ports import choose_port, start_on_free_port, start_retrying
 
 
 @pytest.fixture
@@ -72,3 +72,21 @@ def test_other_start_errors_are_not_retried() -> None:
     with pytest.raises(LabError, match="exited"):
         start_on_free_port("Redis", None, None, None, start)
     assert len(calls) == 1
+
+
+def test_start_retrying_asks_for_a_port_again_and_gives_up_after_the_attempts() -> None:
+    picks: list[int] = []
+
+    def pick(attempt: int) -> int:
+        picks.append(attempt)
+        return 40000 + attempt
+
+    def start(port: int) -> str:
+        if port < 40002:
+            raise LabError(f"Milvus node exited: failed to bind 127.0.0.1:{port}")
+        return "up"
+
+    assert start_retrying(pick, start, explicit=False) == (40002, "up")
+    assert picks == [0, 1, 2]
+    with pytest.raises(LabError, match="bind"):
+        start_retrying(pick, start, explicit=False, attempts=2)

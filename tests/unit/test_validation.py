@@ -41,12 +41,6 @@ def test_ranges():
     assert v.topk(16384) == 16384
 
 
-def test_partition_tags():
-    assert v.partition_tag(" a b ") == "a b"
-    assert code_of(v.partition_tag, "   ") == Code.UNEXPECTED_ERROR
-    assert code_of(v.partition_tag, "x" * 256) == Code.UNEXPECTED_ERROR
-
-
 def test_vectors():
     ok = np.ones((3, 4), np.float32)
     assert v.vectors(ok, 4, 1) is ok

@@ -53,12 +53,3 @@ def test_garbage_is_11():
     with pytest.raises(MilvusError) as err:
         wire.decode_insert(b"\x12\xff\xff\xff")
     assert err.value.code == Code.ILLEGAL_ROWRECORD
-
-
-def test_topk_result_encoding():
-    ids = np.array([[5, 7, -1], [9, -1, -1]])
-    dist = np.array([[0.1, 0.2, np.inf], [0.3, np.inf, np.inf]], dtype=np.float32)
-    res = wire.topk_result(dist, ids)
-    assert res.row_num == 2 and list(res.ids) == [5, 7, -1, 9, -1, -1]
-    assert np.isfinite(np.array(res.distances)).all()
-    assert wire.topk_result(np.full((2, 3), np.inf), np.full((2, 3), -1)).row_num == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -36,6 +37,24 @@ def which(names: Sequence[str]) -> str | None:
             if candidate.is_file() and candidate.stat().st_mode & 0o111:
                 return str(candidate)
     return None
+
+
+def fuse_disabled() -> bool:
+    """``LABKIT_NO_FUSE=1`` (or true/yes) asks for the no-FUSE fallback even where FUSE works."""
+    return os.environ.get("LABKIT_NO_FUSE", "").lower() in {"1", "true", "yes"}
+
+
+def fuse_available() -> tuple[bool, str]:
+    """Whether FUSE mounts (JuiceFS, s3fs) can work here, and why not."""
+    if fuse_disabled():
+        return False, "disabled by LABKIT_NO_FUSE: nodes will share a plain local directory"
+    if not Path("/dev/fuse").exists():
+        return False, "no /dev/fuse (e.g. Binder): nodes will share a plain local directory"
+    if not which(["fusermount3", "fusermount"]):
+        return False, "fusermount3 is not installed (apt-get install fuse3)"
+    if os.geteuid() != 0 and not os.access("/dev/fuse", os.R_OK | os.W_OK):
+        return False, "/dev/fuse is not accessible to this user"
+    return True, "/dev/fuse usable"
 
 
 def require(names: Sequence[str], what: str) -> str:

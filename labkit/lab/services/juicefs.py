@@ -23,23 +23,11 @@ from labkit.errors import LabError
 from labkit.lab import procs
 from labkit.lab.services import binaries
 from labkit.lab.services.base import Service, ServiceStatus, get_service, register
+from labkit.lab.services.binaries import fuse_available
 from labkit.lab.services.ports import choose_port
 
 VOLUME = "milvus-jfs"
 NO_FUSE_DETAIL = "NO FUSE: plain shared local directory, not JuiceFS"
-
-
-def fuse_available() -> tuple[bool, str]:
-    """Whether JuiceFS can mount here, and why not."""
-    if os.environ.get("LABKIT_NO_FUSE", "").lower() in {"1", "true", "yes"}:
-        return False, "LABKIT_NO_FUSE is set"
-    if not Path("/dev/fuse").exists():
-        return False, "/dev/fuse does not exist (no FUSE in this container)"
-    if not os.access("/dev/fuse", os.R_OK | os.W_OK):
-        return False, "/dev/fuse is not accessible to this user"
-    if not binaries.which(["fusermount3", "fusermount"]):
-        return False, "fusermount3 is not installed (apt-get install fuse3)"
-    return True, "FUSE available"
 
 
 def _unescape(field: str) -> str:

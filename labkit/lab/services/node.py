@@ -16,16 +16,17 @@ from typing import Any
 
 from labkit.errors import LabError
 from labkit.lab import procs
+from labkit.lab.services import ports
 from labkit.lab.services.base import Service, ServiceStatus, register
+from labkit.milvus.defaults import DEFAULT_PORT as ROUTER_PORT  # the router's (Mishards') port
 
-ROUTER_PORT = 19530  # the router's (Mishards') port; nodes start at 19531
-FIRST_NODE_PORT = 19531
+FIRST_NODE_PORT = ROUTER_PORT + 1
 DOCKER_IMAGE = "milvusdb/milvus:1.1.1-cpu-d061621-330cc6"
 EXPECT = "labkit.node"
 
 
 def server_version(host: str, port: int, timeout: float = 2.0) -> str | None:
-    """The node's answer to pymilvus ``server_version()``, or None if it does not answer (yet)."""
+    """A node's (or router's) answer to pymilvus ``server_version()``, or None if none comes (yet)."""
     if not procs.port_open(port, host):
         return None  # not listening yet: skip the client (it logs every failed attempt)
     try:
@@ -33,8 +34,10 @@ def server_version(host: str, port: int, timeout: float = 2.0) -> str | None:
 
         client = Milvus(host, port, pool="SingletonThread", wait_timeout=timeout, try_connect=False,
                         pre_ping=False)
-        status, version = client.server_version(timeout=timeout)
-        client.close()
+        try:
+            status, version = client.server_version(timeout=timeout)
+        finally:
+            client.close()
         return version if status.OK() else None
     except Exception:
         return None
@@ -157,17 +160,9 @@ class LocalNode(_NodeBase):
         storage.mkdir(parents=True, exist_ok=True)
         for d in (p["wal"], p["logs"], p["conf"].parent):
             d.mkdir(parents=True, exist_ok=True)
-        # Another process (another lab, a test) may bind the chosen free port between our check and
-        # the node's bind: then try again on a fresh port, unless the port was asked for explicitly.
-        for attempt in range(3):
-            port = self._port()
-            try:
-                pid = self._spawn(port, storage, p)
-                break
-            except LabError as exc:
-                text = str(exc).lower()
-                if self.options.get("port") or attempt == 2 or not ("bind" in text or "in use" in text):
-                    raise
+        port, pid = ports.start_retrying(lambda _attempt: self._port(),
+                                         lambda port: self._spawn(port, storage, p),
+                                         explicit=bool(self.options.get("port")))
         host = "127.0.0.1"
         return self.state.record(
             self.name, kind=self.kind, backend=self.backend, role=self.options["role"], host=host, port=port,

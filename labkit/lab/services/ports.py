@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from labkit.errors import LabError
 from labkit.lab import procs
+
+T = TypeVar("T")
 
 
 def choose_port(what: str, explicit: int | None, recorded: int | None, default: int | None) -> int:
@@ -29,17 +31,32 @@ def choose_port(what: str, explicit: int | None, recorded: int | None, default: 
 
 def start_on_free_port(what: str, explicit: int | None, recorded: int | None, default: int | None,
                        start: Callable[[int], Any], attempts: int = 3) -> Any:
-    """``start(port)``, retried on a fresh port when another process took the chosen one first.
+    """``start(port)`` on the port ``choose_port`` gives, retried on a fresh one if it was taken."""
+    def pick(attempt: int) -> int:
+        first = attempt == 0
+        return choose_port(what, explicit, recorded if first else None, default if first else None)
 
-    Several labs (and other programs) can race for the same free port between our
-    check and the server's bind; an explicit port is never swapped.
+    return start_retrying(pick, start, bool(explicit), attempts)[1]
+
+
+def port_taken(exc: Exception) -> bool:
+    """Whether a failed start says its port was taken (bind failed, address in use)."""
+    text = str(exc).lower()
+    return "in use" in text or "bind" in text
+
+
+def start_retrying(pick: Callable[[int], int], start: Callable[[int], T], explicit: bool,
+                   attempts: int = 3) -> tuple[int, T]:
+    """``(port, start(port))`` with ``port = pick(attempt)``, retried when the port was taken.
+
+    Several labs (and other programs) can race for the same free port between our check and
+    the server's bind; then ``pick`` chooses again. An explicit port is never swapped.
     """
     for attempt in range(attempts):
-        first = attempt == 0
-        port = choose_port(what, explicit, recorded if first else None, default if first else None)
+        port = pick(attempt)
         try:
-            return start(port)
+            return port, start(port)
         except LabError as exc:
-            if explicit or "address already in use" not in str(exc).lower() or attempt == attempts - 1:
+            if explicit or attempt == attempts - 1 or not port_taken(exc):
                 raise
     raise AssertionError("unreachable")

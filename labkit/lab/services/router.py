@@ -24,25 +24,10 @@ from typing import Any
 from labkit.errors import LabError
 from labkit.lab import procs
 from labkit.lab.services.base import Service, ServiceStatus, register
+from labkit.lab.services.node import server_version
+from labkit.milvus.defaults import DEFAULT_PORT
 
-DEFAULT_PORT = 19530
 EXPECT = "labkit.router"
-
-
-def router_version(host: str, port: int, timeout: float = 2.0) -> str | None:
-    """The router's answer to ``server_version()`` (the rw node's version), or None."""
-    try:
-        from milvus import Milvus
-
-        client = Milvus(host, port, pool="SingletonThread", wait_timeout=timeout, try_connect=False,
-                        pre_ping=False)
-        try:
-            status, version = client.server_version(timeout=timeout)
-        finally:
-            client.close()
-        return version if status.OK() else None
-    except Exception:
-        return None
 
 
 def _listening(host: str, port: int) -> bool:
@@ -175,7 +160,7 @@ class LocalRouter(Service):
         rec = self.record
         host, port = rec.get("host", "127.0.0.1"), rec.get("port")
         alive = procs.alive(rec.get("pid"), EXPECT)
-        version = router_version(host, int(port)) if alive and port else None
+        version = server_version(host, int(port)) if alive and port else None
         if version:
             detail = f"Mishards role, rw {rec.get('woserver', '?')}, Milvus {version}"
         else:
