@@ -3,7 +3,8 @@
 ``python -m labkit.router`` runs it (``labkit.lab.services.router`` starts it for the lab).
 Admin and introspection go through ``Cmd`` so any pymilvus client can use them:
 
-- ``conn_stats``: the topology as JSON (rw node, read nodes, live/suspended, counters);
+- ``conn_stats``: the topology as JSON (rw node, read nodes, live/suspended, counters, seconds per
+  stage of routed searches);
 - ``routing <collection> [tag ...]``: the ring's points and the file -> node map;
 - ``add_node host:port`` / ``remove_node host:port`` / ``refresh_nodes``: change the read nodes.
 """

@@ -31,6 +31,7 @@ import numpy as np
 from labkit.milvus import replies, topk
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code
+from labkit.milvus.timing import Clock, StageTimes
 from labkit.router.config import RouterConfig
 from labkit.router.counters import Counters
 from labkit.router.discovery import Discovery
@@ -135,15 +136,21 @@ class SearchRouter:
         self._lock = threading.Lock()
         self._seen: dict[str, dict[int, int]] = {}  # node -> file id -> updated_time it last searched
         self._files: dict[SearchKey, CollectionFiles] = {}  # the file list of the last search per key
+        # seconds per stage of each routed Search (conn_stats "timings"): parse, list (the kept file
+        # list, or reading it), nodes (SearchInFiles on the read nodes), merge (top-k and reply),
+        # check (waiting for the fingerprint query that confirms the kept list)
+        self.timings = StageTimes()
 
     # -- the two search RPCs -----------------------------------------------------------------
     def search(self, request: bytes, forward: Callable[[], bytes]) -> bytes:
         """A Search request (serialized SearchParam); ``forward()`` asks the rw node instead."""
+        clock = Clock()
         self.counters.add("searches")
         param = pb.SearchParam.FromString(request)
         tags = list(param.partition_tag_array)
         nq = len(param.query_record_array)
         key = (param.collection_name, tuple(tags))
+        clock.lap("parse")
         with self._lock:
             cached = self._files.get(key)
         if cached is not None and cached.files and cached.fingerprint and self.discovery.read_nodes():
@@ -152,10 +159,14 @@ class SearchRouter:
             # file flushed before this request arrived is never missed (the query starts after
             # the request came in); otherwise the list is read again and the search redone.
             fresh = self.pool.submit(self.meta.fingerprint, param.collection_name)
-            routed = self.route(cached, request, nq, param.topk, forward, speculative=True)
-            if fresh.result() == cached.fingerprint:
+            clock.lap("list")
+            routed = self.route(cached, request, nq, param.topk, forward, speculative=True, clock=clock)
+            same = fresh.result() == cached.fingerprint
+            clock.lap("check")
+            if same:
                 if routed.reply is not None:
                     self.commit(routed.book)
+                    self.timings.record("Search", clock.stages)
                     return routed.reply
                 found = cached  # a read node failed: the normal path below suspends and reroutes
             else:
@@ -164,11 +175,14 @@ class SearchRouter:
         else:
             found = self.meta.collection_files(param.collection_name, tags)
         self.remember(key, found)
+        clock.lap("list")
         if found is None or not found.files or not self.discovery.read_nodes():
             # unknown collection or tags (the node words the error), nothing flushed, or no read nodes
             self.counters.add("rw_served")
             return forward()
-        return self._kept(self.route(found, request, nq, param.topk, forward))
+        reply = self._kept(self.route(found, request, nq, param.topk, forward, clock=clock))
+        self.timings.record("Search", clock.stages)
+        return reply
 
     def search_in_files(self, request: bytes, forward: Callable[[], bytes]) -> bytes:
         """A SearchInFiles request: the named files, placed on the read nodes like a Search's."""
@@ -222,7 +236,7 @@ class SearchRouter:
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, found: CollectionFiles, search_param: bytes, nq: int, k: int,
-              fallback: Callable[[], bytes], speculative: bool = False) -> Routed:
+              fallback: Callable[[], bytes], speculative: bool = False, clock: Clock | None = None) -> Routed:
         """The merged reply of the read nodes for ``found`` (or ``fallback()`` when they cannot).
 
         ``speculative``: give up (reply None) at the first node failure instead of rerouting,
@@ -239,6 +253,8 @@ class SearchRouter:
                 break
             plan = self.ring(nodes).assign(f.id for f in pending)
             answers = self.fan_out(found.name, plan, by_id, search_param)
+            if clock is not None:
+                clock.lap("nodes")
             pending = []
             for node, answer in answers.items():
                 if answer.outcome is Outcome.FINAL:
@@ -267,7 +283,10 @@ class SearchRouter:
                 if len(plan) == 1 and round_ == 0:
                     return Routed(answers[next(iter(plan))].raw, book)  # one node served it all: as is
                 d, i = topk.merge(parts, k, found.metric_type, nq=nq)
-                return Routed(replies.topk_bytes(d, i), book)
+                reply = replies.topk_bytes(d, i)
+                if clock is not None:
+                    clock.lap("merge")
+                return Routed(reply, book)
             book.counts["rerouted_files"] += len(pending)
         if speculative:
             return Routed(None, book)

@@ -247,6 +247,7 @@ class Router:
             "suspended": self.discovery.suspended(),
             "max_retry": self.cfg.max_retry,
             "stats": self.stats.snapshot(),
+            "timings": self.searches.timings.snapshot(),  # seconds per stage of routed searches
         }
 
     def routing(self, collection: str, tags: Sequence[str] = ()) -> dict:
