@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import numpy as np
 
-from labkit.milvus import replies
+from labkit.milvus import fingerprint, replies
 from labkit.milvus.defaults import DEFAULT_TAG, VERSION
 from labkit.milvus.enums import is_binary
 from labkit.milvus.proto import messages
@@ -303,8 +303,11 @@ class MilvusServicer:
             file_ids, bad_ids = _file_ids(request.file_id_array), None
         except MilvusError as exc:  # reported after the collection and parameter checks
             file_ids, bad_ids = [], exc
-        # the kept snapshot Search uses (and preload refreshes); no meta read when it knows every file
-        snap = self.store.search_snapshot_for_files(name, file_ids)
+        # the kept snapshot Search uses (and preload refreshes); no meta read when it has the file
+        # list the router just checked against the meta (sent along in extra_params)
+        file_list = next((fingerprint.from_text(kv.value) for kv in param.extra_params
+                          if kv.key == fingerprint.FILE_LIST_KEY), None)
+        snap = self.store.search_snapshot_for_files(name, file_ids, file_list)
         clock.lap("meta")
         k, params = check.search_params(snap.index_type, param.topk, param.extra_params)
         if bad_ids is not None:

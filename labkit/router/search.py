@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from labkit.milvus import replies, topk
+from labkit.milvus import fingerprint, replies, topk
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code
 from labkit.milvus.timing import Clock, StageTimes
@@ -116,6 +116,19 @@ def search_in_files_bytes(file_ids: Sequence[str], search_param: bytes) -> bytes
     return bytes(out)
 
 
+def with_file_list(search_param: bytes, fp: fingerprint.Fingerprint | None) -> bytes:
+    """The encoded SearchParam plus one extra_params pair naming the file list's fingerprint.
+
+    Appended, not re-encoded: a repeated field's entries may follow the rest of the message. The
+    node searches with its kept snapshot when that snapshot has this fingerprint (see
+    ``labkit.milvus.fingerprint.FILE_LIST_KEY``); other servers ignore an unknown key.
+    """
+    if fp is None:
+        return search_param
+    kv = pb.KeyValuePair(key=fingerprint.FILE_LIST_KEY, value=fingerprint.as_text(fp)).SerializeToString()
+    return search_param + b"\x2a" + _varint(len(kv)) + kv
+
+
 class SearchRouter:
     """Search and SearchInFiles across the read nodes; the rw node answers what they cannot.
 
@@ -133,6 +146,9 @@ class SearchRouter:
         self.client = client
         self.ring = ring
         self.pool = pool
+        # fingerprint checks run on two long-lived threads that keep their MySQL connections (one
+        # per thread) open: a check never pays a connect, as it would on a fan-out thread new to it
+        self._checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="meta-check")
         self._lock = threading.Lock()
         self._seen: dict[str, dict[int, int]] = {}  # node -> file id -> updated_time it last searched
         self._files: dict[SearchKey, CollectionFiles] = {}  # the file list of the last search per key
@@ -158,7 +174,7 @@ class SearchRouter:
             # rows it came from. The answer is kept only when the fingerprint is unchanged, so a
             # file flushed before this request arrived is never missed (the query starts after
             # the request came in); otherwise the list is read again and the search redone.
-            fresh = self.pool.submit(self.meta.fingerprint, param.collection_name)
+            fresh = self._checks.submit(self.meta.fingerprint, param.collection_name)
             clock.lap("list")
             routed = self.route(cached, request, nq, param.topk, forward, speculative=True, clock=clock)
             same = fresh.result() == cached.fingerprint
@@ -199,6 +215,9 @@ class SearchRouter:
         files = CollectionFiles(found.name, found.metric_type, found.dimension, rows)
         nq = len(sp.query_record_array)
         return self._kept(self.route(files, sp.SerializeToString(), nq, sp.topk, forward))
+
+    def close(self) -> None:
+        self._checks.shutdown(wait=False, cancel_futures=True)
 
     def _kept(self, routed: Routed) -> bytes:
         if routed.reply is None:
@@ -243,6 +262,7 @@ class SearchRouter:
         since the failure may come from a stale file list.
         """
         by_id = {f.id: f for f in found.files}
+        search_param = with_file_list(search_param, found.fingerprint)
         pending: list[FileRow] = list(found.files)
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         excluded: set[str] = set()

@@ -147,6 +147,7 @@ class Router:
 
     def close(self) -> None:
         self.placement.stop()
+        self.searches.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for c in self._clients.values():
