@@ -306,7 +306,7 @@ def _load_breakdown(mc: ModeCluster, records: dict[int, dict], files: list[dict]
     fid = max(records, key=lambda i: records[i].get("loaded_at") or 0)
     rec = records[fid]
     committed = rec.get("committed_at")
-    return {"file": fid, "commit_before_ack_ms": _ms(t_ack_wall - committed) if committed else None,
+    return {"file": fid, "by": rec.get("by"), "commit_before_ack_ms": _ms(t_ack_wall - committed) if committed else None,
             "meta_lag_ms": _ms(rec.get("meta_lag_s")), "queue_ms": _ms(rec.get("queue_s")),
             "read_ms": _ms(rec.get("read_s")), "decode_ms": _ms(rec.get("decode_s")),
             "read_mib_s": rec.get("read_mib_s"), "bytes": rec.get("bytes"),
@@ -432,6 +432,12 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
         time.sleep(plan.idle_s)
         out["idle_warm_s"] = round(_verified_search(mc.client, mc.collection, q, want, plan)[0], 5)
     if mc.mode == "lazy":
+        # the first query loaded each new file on the node the router sent it to: how that went
+        where = mc.routed_to(new_ids)
+        held = {name: mc.load_records(name) for name in set(where.values())}
+        records = {fid: held[n][fid] for fid, n in where.items() if (held[n].get(fid) or {}).get("loaded_at")}
+        if records:
+            breakdown["load"] = _load_breakdown(mc, records, files, t_ack_wall)
         # searchable as soon as the seal returns; what lags is the on-demand load on each ro node
         for name in mc.names[1:]:
             node_lag[name] = _probe_node(mc, name, file_ids, q, want)
@@ -564,12 +570,16 @@ def run_first_query(size: str | None = None, mode: str = "both", lab: Any = None
 
 
 def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """p50/mean/max per mode and metric, for a table."""
+    """p50/mean/max per mode and metric, for a table; then per mode where the milliseconds went."""
     rows = []
     for mode, r in result["modes"].items():
         for metric in ("first_s", "warm_s", "unseen_query_s", "idle_warm_s", "overhead_s", "freshness_s",
                        "faiss_s"):
             rows.append({"mode": mode, "metric": metric, **{k: r[metric][k] for k in ("p50", "mean", "max")}})
+    for mode, r in result["modes"].items():
+        rows.append({"mode": mode, "overhead_to_warm_p50": r.get("overhead_to_warm_p50")})
+        for part, value in (r.get("breakdown_ms") or {}).items():
+            rows.append({"mode": mode, "breakdown_ms (median over batches)": part, **(value or {})})
     return rows
 
 

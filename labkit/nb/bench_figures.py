@@ -119,7 +119,8 @@ def html_table(rows: Sequence[Mapping[str, Any]], digits: int = 1) -> Any:
 
 
 def plot_freshness(result: Mapping[str, Any]) -> Any:
-    """Per-batch freshness lag per mode: from the seal acknowledged to the rows searchable on every ro node."""
+    """Per-batch freshness lag per mode: from the seal acknowledged to the rows searchable from memory
+    (lazy: on every ro node; preload: on the node the router sends the new file to)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 3.8))
