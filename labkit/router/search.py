@@ -327,11 +327,11 @@ class SearchRouter:
                 search_param: bytes) -> dict[str, NodeAnswer]:
         """SearchInFiles on each node of ``plan`` at once -> node -> its answer.
 
-        Blocking calls: this thread serves one node, pool threads the others. (A grpc ``future``
-        starts a channel polling thread per call on an idle channel, which cost more than the
-        search itself.)
+        Blocking calls: this thread serves the node with the most files (the longest leg, which
+        then waits for no thread hand-off), pool threads the others. (A grpc ``future`` starts a
+        channel polling thread per call on an idle channel, which cost more than the search itself.)
         """
-        items = list(plan.items())
+        items = sorted(plan.items(), key=lambda item: -len(item[1]))
         futures = [(node, self.pool.submit(self.search_node, node, collection, fids, by_id, search_param))
                    for node, fids in items[1:]]
         out = {}
