@@ -9,8 +9,8 @@ SIZE    ?= small
 setup:                     ## Debian packages (when root), .venv, labkit, pymilvus 1.1.2
 	$(PY) labkit/bootstrap.py
 
-run: setup                 ## the main job: every notebook in order; outputs and figures to artifacts/
-	$(BIN)/labkit run --size $(SIZE)
+run: setup                 ## the main job: every notebook in order; outputs, history, report, html/ in artifacts/
+	$(BIN)/labkit run --size $(SIZE) $(RUN_ARGS)
 
 test: setup                ## the whole test suite: lint, unit, integration (real services), notebooks at ci size
 	$(BIN)/ruff check labkit tests notebooks

@@ -17,7 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("labkit.cli.lab:up", "start the lab's storage services (MySQL, Redis, object store, JuiceFS)"),
     "status": ("labkit.cli.lab:status", "table of the lab's services, addresses, PIDs and health"),
     "down": ("labkit.cli.lab:down", "stop everything and unmount (--purge also deletes data)"),
-    "run": ("labkit.cli.run", "execute all notebooks in order; outputs and figures to artifacts/"),
+    "run": ("labkit.cli.run", "execute the notebooks in order; record, report, compare (artifacts/)"),
+    "compare": ("labkit.cli.compare", "compare two runs: every metric with a verdict; exit 3 if worse"),
     "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query"),
 }
 
