@@ -273,16 +273,21 @@ def _probe_node(mc: ModeCluster, name: str, file_ids: list[str], q: list, want: 
     return dt
 
 
-def _wait_preloaded(mc: ModeCluster, new_ids: set[int], t_ack_wall: float,
-                    timeout: float = 120.0) -> tuple[dict[int, str], dict[int, dict]]:
+def _wait_preloaded(mc: ModeCluster, new_ids: set[int], timeout: float = 120.0,
+                    poll_s: float = 0.05) -> tuple[dict[int, str], dict[int, dict]]:
     """Wait until each new file is in the memory of the ro node the router sends it to.
 
-    Returns (file id -> node, file id -> that node's load record). The router's placement may
-    move while a node is reloading it, so the routing is asked again on each round.
+    Returns (file id -> node, file id -> that node's load record). The freshness comes from the
+    record's ``loaded_at`` (the node's clock, this machine's), not from when this loop noticed, so
+    the loop polls gently (``poll_s``) rather than compete with the load it waits for; the routing
+    is asked again every second in case the placement moved.
     """
     deadline = time.time() + timeout
+    where: dict[int, str] = {}
+    asked = 0.0
     while True:
-        where = mc.routed_to(new_ids)
+        if len(where) < len(new_ids) or time.time() - asked > 1.0:
+            where, asked = mc.routed_to(new_ids), time.time()
         records: dict[int, dict] = {}
         for name in sorted(set(where.values())):
             held = mc.load_records(name)
@@ -291,10 +296,10 @@ def _wait_preloaded(mc: ModeCluster, new_ids: set[int], t_ack_wall: float,
                     records[fid] = held[fid] or {"loaded_at": time.time()}
         if len(where) == len(new_ids) and len(records) == len(new_ids):
             return where, records
-        if time.time() - t_ack_wall > timeout or time.time() > deadline:
+        if time.time() > deadline:
             raise LabError(f"ro nodes did not preload the new files {sorted(new_ids - set(records))} "
                            f"within {timeout:.0f} s.")
-        time.sleep(0.005)
+        time.sleep(poll_s)
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -405,7 +410,7 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
     node_lag: dict[str, float] = {}
     breakdown: dict[str, Any] = {}
     if mc.mode == "preload":
-        where, records = _wait_preloaded(mc, new_ids, t_ack_wall)
+        where, records = _wait_preloaded(mc, new_ids)
         for fid, name in where.items():  # the load finished at loaded_at on that node (same clock)
             lag = max(0.0, records[fid]["loaded_at"] - t_ack_wall)
             node_lag[name] = max(node_lag.get(name, 0.0), lag)
