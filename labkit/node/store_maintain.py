@@ -105,6 +105,7 @@ class Maintenance:
         self._threads: list[threading.Thread] = []
         self._placement: Placement | None = None  # the router's ring: preload only this node's files
         self._replan = threading.Event()  # the placement changed: the preload loop runs a pass
+        self._seen_files: dict[str, frozenset] = {}  # collection -> its searchable rows at the last pass
 
     @property
     def _meta(self) -> m.Meta:
@@ -472,9 +473,17 @@ class Maintenance:
         placement = self._placement
         todo = [f for f in files if self.core.cache.peek(int(f["id"])) is None
                 and (placement is None or placement.mine(int(f["id"])))]
+        # collections whose searchable rows changed since the last pass, loaded here or not: their
+        # kept snapshots match the router's new file list again before the next query
+        rows: dict[str, set] = defaultdict(set)
+        for f in files:
+            rows[f["collection"]].add((int(f["id"]), int(f["file_type"]), int(f["row_count"]), int(f["updated_time"])))
+        now = {name: frozenset(r) for name, r in rows.items()}
+        changed = {name for name, sig in now.items() if self._seen_files.get(name) != sig}
+        self._seen_files = now
         refresh = None
-        if todo:
-            names = sorted({f["collection"] for f in todo})
+        if todo or changed:
+            names = sorted({f["collection"] for f in todo} | changed)
             refresh = threading.Thread(target=self._refresh_snapshots, args=(names,), name="store-preload-snap",
                                        daemon=True)
             refresh.start()

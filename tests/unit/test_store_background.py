@@ -11,6 +11,7 @@ from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node.settings import StoreSettings
 from labkit.node.store import Store
+from labkit.router.ring import Ring
 
 DIM = 8
 
@@ -191,8 +192,6 @@ def test_preload_records_where_the_load_time_went(tmp_path, store):
 
 
 def test_preload_with_a_placement_loads_only_the_files_routed_here(tmp_path, store):
-    from labkit.router.ring import Ring
-
     ro = Store(_settings(tmp_path, cluster=True, role="ro", preload=True, preload_interval=0.01))
     ro.start()
     try:
@@ -222,6 +221,28 @@ def test_preload_with_a_placement_loads_only_the_files_routed_here(tmp_path, sto
         assert {s.file_row_id for s in ro.cache.items()} == set(ids)
         with pytest.raises(ValueError):
             ro.set_placement("n3:3", ["n1:1"], ttl_s=60)
+    finally:
+        ro.close()
+
+
+def test_preload_pass_refreshes_snapshots_of_changed_collections_it_does_not_load(tmp_path, store):
+    ro = Store(_settings(tmp_path, cluster=True, role="ro"))
+    ro.start()
+    try:
+        refreshed: list[str] = []
+        real = ro.search_snapshot
+        ro.search_snapshot = lambda name: (refreshed.append(name), real(name))[1]
+        ro.set_placement("n1:1", ["n1:1", "n2:2"], ttl_s=60)
+        store.create_collection("c", DIM, 1, 1)
+        store.insert("c", "", _rand(50), None)
+        store.flush()
+        (f,) = store.meta.files(["c"])
+        me = Ring(["n1:1", "n2:2"]).node_for(f["id"]) == "n1:1"
+        ro.set_placement("n1:1" if not me else "n2:2", ["n1:1", "n2:2"], ttl_s=60)  # the file is not ours
+        assert ro.maintenance.preload_new() == 0 and ro.cache.peek(f["id"]) is None
+        assert refreshed == ["c"]  # its rows changed: the snapshot follows the router's new list
+        refreshed.clear()
+        assert ro.maintenance.preload_new() == 0 and refreshed == []  # nothing changed since
     finally:
         ro.close()
 
