@@ -323,7 +323,8 @@ def _query_breakdown(mc: ModeCluster, before: dict, after: dict, latency_s: floa
     router = per_call(before["router"], after["router"], "Search")
     nodes = {n: per_call(before[n], after[n], "SearchInFiles") for n in mc.ro_names}
     nodes = {n: v for n, v in nodes.items() if v}
-    out: dict[str, Any] = {"latency_ms": _ms(latency_s), "router": router, "nodes": nodes}
+    calls = per_call(before["router"], after["router"], "SearchInFiles call")
+    out: dict[str, Any] = {"latency_ms": _ms(latency_s), "router": router, "node_calls": calls, "nodes": nodes}
     if router and "total" in router:
         out["client_and_wire_ms"] = round(out["latency_ms"] - router["total"], 3)
     return out

@@ -95,6 +95,8 @@ def breakdown(before: dict[str, dict], after: dict[str, dict], latency: dict[str
         router = per_call(before["router"], after["router"], "Search")
         legs = {_short(n): per_call(before[n], after[n], "SearchInFiles") for n in after if n != "router"}
         out["router"] = {"latency_p50": latency["router"]["p50_ms"], "router": router,
+                         # each SearchInFiles as the router saw it: pool hand-off, the RPC's wall time
+                         "node_calls": per_call(before["router"], after["router"], "SearchInFiles call"),
                          "nodes": {n: v for n, v in legs.items() if v}}
         if router:
             out["router"]["client_and_wire"] = round(latency["router"]["mean_ms"] - router.get("total", 0.0), 3)

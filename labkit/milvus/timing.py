@@ -38,11 +38,11 @@ class StageTimes:
 class Clock:
     """Stage durations of one request: ``lap("stage")`` closes the stage that ran since the last lap."""
 
-    __slots__ = ("stages", "_last")
+    __slots__ = ("stages", "started", "_last")
 
     def __init__(self) -> None:
         self.stages: dict[str, float] = {}
-        self._last = time.perf_counter()
+        self.started = self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()

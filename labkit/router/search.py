@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -332,7 +333,9 @@ class SearchRouter:
         channel polling thread per call on an idle channel, which cost more than the search itself.)
         """
         items = sorted(plan.items(), key=lambda item: -len(item[1]))
-        futures = [(node, self.pool.submit(self.search_node, node, collection, fids, by_id, search_param))
+        submitted = time.perf_counter()
+        futures = [(node, self.pool.submit(self.search_node, node, collection, fids, by_id, search_param,
+                                           submitted))
                    for node, fids in items[1:]]
         out = {}
         if items:
@@ -343,12 +346,23 @@ class SearchRouter:
         return out
 
     def search_node(self, node: str, collection: str, fids: list[str], by_id: dict[int, FileRow],
-                    search_param: bytes) -> NodeAnswer:
-        """One read node's SearchInFiles over ``fids``, after reloading the files it saw older."""
+                    search_param: bytes, submitted: float | None = None) -> NodeAnswer:
+        """One read node's SearchInFiles over ``fids``, after reloading the files it saw older.
+
+        Timed as kind ``SearchInFiles call`` (conn_stats timings): ``handoff`` from ``submitted``
+        (a pool thread's start delay), ``call`` the RPC as seen from here (the node's own stages are
+        in its ``labkit_stats``; the rest is gRPC and scheduling).
+        """
+        clock = Clock()
+        if submitted is not None:
+            clock.stages["handoff"] = clock.started - submitted
         try:
             self._reload_if_changed(node, collection, fids, by_id)
             body = search_in_files_bytes(fids, search_param)
+            clock.lap("prepare")
             raw = self.client(node).method("SearchInFiles")(body, timeout=self.cfg.search_timeout)
+            clock.lap("call")
+            self.timings.record("SearchInFiles call", clock.stages)
         except _NodeFailed as exc:
             return NodeAnswer(Outcome.FAILED, reason=str(exc))
         except grpc.RpcError as exc:
