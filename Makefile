@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 SIZE    ?= small
 
-.PHONY: setup run test test-fast lint lab down doctor clean
+.PHONY: setup run test test-fast lint lab notebooks down doctor clean
 
 setup:                     ## Debian packages (when root), .venv, labkit, pymilvus 1.1.2
 	$(PY) labkit/bootstrap.py
@@ -19,8 +19,11 @@ test: setup                ## the whole test suite: lint, unit, integration (rea
 test-fast: setup           ## unit tests only
 	$(BIN)/pytest -q tests/unit
 
-lab: setup                 ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+lab: setup                 ## JupyterLab on the notebooks (127.0.0.1; prints the URL with its token; works as root)
+	$(BIN)/python -m labkit.nb.jupyter
+
+notebooks: setup           ## rewrite each notebooks/NN_*.ipynb from its jupytext source NN_*.py (outputs stripped)
+	$(BIN)/python -m labkit.nb.pairs
 
 down:                      ## stop every lab process and unmount (add PURGE=1 to delete data)
 	$(BIN)/labkit down $(if $(PURGE),--purge,)

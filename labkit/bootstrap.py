@@ -2,8 +2,9 @@
 
     python3 labkit/bootstrap.py [--venv .venv] [--no-apt]
 
-1. Debian packages the lab runs (MariaDB, Redis, FUSE, fio, s3fs): installed with apt-get
-   when root and missing; otherwise the exact command to run is printed.
+1. Debian packages the lab runs (MariaDB, Redis, FUSE, fio, s3fs, Prometheus Pushgateway, docker.io,
+   docker-compose, debootstrap): installed with apt-get when root and missing; otherwise the exact
+   command to run is printed.
 2. ``.venv`` with labkit (editable, dev extras), then ``pymilvus==1.1.2 --no-deps`` (it
    pins grpcio<1.38, which has no wheel for Python 3.11; labkit.milvus.proto makes it run).
 3. A stamp file skips step 2 when pyproject.toml has not changed.
@@ -29,6 +30,14 @@ APT_PACKAGES = {
     "s3fs": "/usr/bin/s3fs",
     "bindfs": "/usr/bin/bindfs",
     "procps": "/usr/bin/pgrep",
+    "prometheus-pushgateway": "/usr/bin/prometheus-pushgateway",
+    "g++": "/usr/bin/g++",  # the annoy package builds its extension from source
+    "chromium": "/usr/bin/chromium",  # the browser test of JupyterLab
+    "chromium-driver": "/usr/bin/chromedriver",
+    # the docker backend and its tests: an engine labkit starts itself, compose, the base image
+    "docker.io": "/usr/sbin/dockerd",
+    "docker-compose": "/usr/bin/docker-compose",
+    "debootstrap": "/usr/sbin/debootstrap",
 }
 PYMILVUS = "pymilvus==1.1.2"
 

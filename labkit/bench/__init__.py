@@ -48,7 +48,8 @@ def scalar_rows(result: Mapping[str, Any], prefix: str = "") -> list[str]:
     return lines
 
 
-def emit(result: Any, args: argparse.Namespace, summary: Iterable[str | Mapping[str, Any]] | None = None) -> None:
+def emit(result: Any, args: argparse.Namespace,
+         summary: Iterable[str | Mapping[str, Any]] | None = None) -> None:
     """A benchmark's output: the JSON document (``--json``) or the summary lines; ``--out`` also writes it.
 
     Summary rows that are mappings print as one JSON line each; strings print as they are. Without

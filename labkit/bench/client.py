@@ -64,7 +64,8 @@ def run_pure_python(rows: int, dim: int, repeat: int = 1) -> dict[str, Any]:
     import subprocess
     import sys
 
-    code = f"import json; from labkit.bench.client import run; print(json.dumps(run({rows}, {dim}, {repeat})))"
+    code = ("import json; from labkit.bench.client import run; "
+            f"print(json.dumps(run({rows}, {dim}, {repeat})))")
     env = {**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -18,7 +18,7 @@ IVF_FLAT segment (``index_file_size`` below the batch size, so each batch is its
   JuiceFS client, deserialized here): the engine alone, no server, no RPC;
 * ``breakdown``: where the milliseconds went: for a preloaded segment, the metadata lag (row
   committed -> node saw it), file read and index deserialize on the node that loaded it; for the
-  first and the warm query, the router's and the read nodes' stages (their ``conn_stats`` /
+  first and the warm query, the router's and the read nodes' stages (their ``labkit_topology`` /
   ``labkit_stats`` timings before and after the query) and what is left for client and wire.
 
 Modes: ``lazy`` (Milvus 1.1: a ro node loads a segment when a query first needs it; the first query
@@ -219,7 +219,7 @@ class ModeCluster(EphemeralCluster):
 
     def timings(self) -> dict[str, Any]:
         """The router's and each ro node's cumulative per-stage search timings."""
-        out = {"router": _json_cmd(self.client, "conn_stats").get("timings", {})}
+        out = {"router": _json_cmd(self.client, "labkit_topology").get("timings", {})}
         for n in self.ro_names:
             out[n] = _json_cmd(self.ro_clients[n], "labkit_stats").get("timings", {})
         return out

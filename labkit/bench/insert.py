@@ -50,7 +50,8 @@ def temporary_node(auto_flush_interval: float = 1.0):
         role="rw", cluster=False, meta_uri="sqlite://:@:/", storage_path=str(root / "milvus"),
         wal_path=str(root / "wal"), port=port, logs_path=str(root / "logs"),
         auto_flush_interval=auto_flush_interval))
-    node: dict[str, Any] = {"host": "127.0.0.1", "port": port, "conf": conf, "log": root / "node.log", "pid": None}
+    node: dict[str, Any] = {"host": "127.0.0.1", "port": port, "conf": conf, "log": root / "node.log",
+                            "pid": None}
     try:
         node["pid"] = _start(conf, node["log"], port)
         yield node
@@ -184,10 +185,12 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--batch", type=int, default=100_000, help="rows per insert call")
-    ap.add_argument("--host", default=None, help="an existing node or router (default: start a temporary node)")
+    ap.add_argument("--host", default=None,
+                    help="an existing node or router (default: start a temporary node)")
     ap.add_argument("--port", type=int, default=None)
     ap.add_argument("--crash-rounds", type=int, default=0,
-                    help="instead: kill -9 a node after acknowledged inserts this many times and count survivors")
+                    help="instead: kill -9 a node after acknowledged inserts this many times "
+                    "and count survivors")
     add_output_args(ap)
     args = ap.parse_args(argv)
     if args.crash_rounds > 0:

@@ -12,7 +12,7 @@ routed/direct latency ratio follows the CPU spent more than the critical path, a
 path runs one more gRPC hop and one more node request (``servers_cpu_router_to_node``).
 ``breakdown_ms``: where each millisecond of a search goes (means per call over the timed searches):
 the stages each server timed itself (router: file list check, fan-out, merge, reply; node: meta,
-decode, search, reply; read from their ``conn_stats`` / ``labkit_stats``), and what is left of the
+decode, search, reply; read from their ``labkit_topology`` / ``labkit_stats``), and what is left of the
 client's latency for the client and the wire. Also the direct node's RSS next to the raw vector
 bytes, and the machine's load. Everything it starts is stopped (by PID) and its database dropped,
 even on failure.
@@ -80,7 +80,7 @@ def _timings(client: Any, cmd: str) -> dict:
 def _server_timings(ec: EphemeralCluster, via: str) -> dict[str, dict]:
     out = {n: _timings(ec.node_clients[n], "labkit_stats") for n in ec.ro_names}
     if via == "router":
-        out["router"] = _timings(ec.client, "conn_stats")
+        out["router"] = _timings(ec.client, "labkit_topology")
     return out
 
 

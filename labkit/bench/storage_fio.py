@@ -110,7 +110,8 @@ def run_python(directory: Path, rw: str, jobs: int, size_mb: int) -> float:
     return jobs * size / MiB / seconds
 
 
-def throughput(path: Path, jobs_multi: int, size_mb: int, juicefs: bool, use_fio: bool | None = None) -> dict[str, Any]:
+def throughput(path: Path, jobs_multi: int, size_mb: int, juicefs: bool,
+               use_fio: bool | None = None) -> dict[str, Any]:
     """write_1, read_1, write_multi, read_multi in MiB/s on ``path``, reads cold; files removed after."""
     use_fio = bool(which(["fio"])) if use_fio is None else use_fio
     runner = run_fio if use_fio else run_python

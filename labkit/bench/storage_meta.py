@@ -104,7 +104,8 @@ class MetaRun:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def run_metadata(runs: dict[str, MetaRun], pause_s: float = 1.1, ops: Sequence[str] = MD_OPS) -> dict[str, dict]:
+def run_metadata(runs: dict[str, MetaRun], pause_s: float = 1.1,
+                 ops: Sequence[str] = MD_OPS) -> dict[str, dict]:
     """Every phase on every target, round-robin, at least ``pause_s`` apart per target.
 
     Returns ``{target: {op: ops/s}}``; a phase that fails records ``None`` and the target's later

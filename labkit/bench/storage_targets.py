@@ -181,7 +181,8 @@ class Scratch:
     def s3fs(self, name: str) -> Target:
         exe = which(["s3fs"])
         if not exe:
-            return Target(name, "s3fs", TARGET_LABELS[name], skipped="s3fs is not installed (apt-get install s3fs)")
+            return Target(name, "s3fs", TARGET_LABELS[name],
+                          skipped="s3fs is not installed (apt-get install s3fs)")
         self.create_bucket(name)
         passwd = self.root / "s3fs.passwd"
         passwd.write_text(f"{S3_KEY}:{S3_KEY}\n")
@@ -194,12 +195,14 @@ class Scratch:
               f"passwd_file={passwd},endpoint={S3_REGION},stat_cache_expire=1"], "s3fs mount")
         self._unmount_later(mnt, ["fusermount", "-u", str(mnt)])
         procs.wait_until(lambda: _is_mount(mnt), 15, "The s3fs mount")
-        return Target(name, "s3fs", TARGET_LABELS[name], path=mnt, info={"version": _version([exe, "--version"])})
+        return Target(name, "s3fs", TARGET_LABELS[name], path=mnt,
+                      info={"version": _version([exe, "--version"])})
 
     def bindfs(self, name: str) -> Target:
         exe = which(["bindfs"])
         if not exe:
-            return Target(name, "bindfs", TARGET_LABELS[name], skipped="bindfs is not installed (apt-get install bindfs)")
+            return Target(name, "bindfs", TARGET_LABELS[name],
+                          skipped="bindfs is not installed (apt-get install bindfs)")
         src = self.root / f"{name}-src"
         src.mkdir(exist_ok=True)
         mnt = self.root / "mnt" / name

@@ -14,9 +14,13 @@ from labkit.errors import LabError
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("labkit.lab.doctor", "what this machine can do, and how to install what is missing"),
-    "up": ("labkit.cli.lab:up", "start the lab's storage services (MySQL, Redis, object store, JuiceFS)"),
+    "up": ("labkit.cli.lab:up", "start the lab's storage (MySQL, Redis, object store, JuiceFS); --cluster: "
+           "also the nodes and the router"),
     "status": ("labkit.cli.lab:status", "table of the lab's services, addresses, PIDs and health"),
     "down": ("labkit.cli.lab:down", "stop everything and unmount (--purge also deletes data)"),
+    "logs": ("labkit.cli.lab:logs", "the last lines a service logged (container log or log file)"),
+    "images": ("labkit.cli.images", "build the local container images (labkit images build)"),
+    "export": ("labkit.cli.export", "write a multi-host docker-compose set (labkit export compose --hosts N OUT/)"),
     "run": ("labkit.cli.run", "execute the notebooks in order; record, report, compare (artifacts/)"),
     "compare": ("labkit.cli.compare", "compare two runs: every metric with a verdict; exit 3 if worse"),
     "bench": ("", "benchmarks printing JSON: client, insert, search, engine, storage, first-query"),

@@ -58,7 +58,10 @@ def _print(lab: Lab, text: str, file=None) -> None:
 
 def up(argv: list[str]) -> int:
     p = _parser("up", "Start the lab's storage services (MySQL, Redis, object store, JuiceFS volume).")
-    p.add_argument("--backend", default=None, help="local (processes, default) or docker")
+    p.add_argument("--backend", default=None, help="local (processes, default) or docker (containers)")
+    p.add_argument("--cluster", action="store_true",
+                   help="also the rw node, --ro read nodes and the router (a plain `up` restores a recorded one)")
+    p.add_argument("--ro", type=int, default=None, help="read nodes with --cluster (default 1)")
     p.add_argument("--object-store", default=None, help="file (default) or s3 (moto S3 emulator)")
     p.add_argument("--mysql-port", type=_port, default=None, help="explicit MySQL port (default 3306 if free)")
     p.add_argument("--redis-port", type=_port, default=None, help="explicit Redis port (default 6379 if free)")
@@ -71,13 +74,25 @@ def up(argv: list[str]) -> int:
             for cmd in cmds:
                 _print(lab, f"[{kind}] {cmd}")
         return 0
-    rows = lab.up()
+    from labkit.lab import cluster
+
+    if args.ro is not None and not args.cluster:
+        raise LabError("--ro needs --cluster.")
+    router = None
+    if args.cluster or (cluster.recorded(lab) and args.backend is None):
+        router = cluster.up(lab, ro=args.ro, backend=args.backend)
+        rows = lab.status()
+    else:
+        rows = lab.up()
     _print(lab, table(rows))
     banner = _fuse_banner(lab)
     if banner:
         _print(lab, banner)
     _print(lab, f"MySQL meta_uri: {lab.meta_uri()}")
     _print(lab, f"JuiceFS META-URL: {lab.redis_url()}")
+    if router is not None:
+        host, port = router["host"], router["port"]
+        _print(lab, f"Router (Mishards role): {host}:{port}   pymilvus: Milvus(host='{host}', port={port})")
     return 0 if all(r.healthy for r in rows) else 1
 
 
@@ -92,13 +107,43 @@ def status(argv: list[str]) -> int:
         _print(lab, json.dumps({"home": str(lab.home), "fuse": not banner, "warning": banner or None,
                                 "services": [r.as_dict() for r in rows]}, indent=2))
         return 0
+    ext_line = _existing_line()
+    if ext_line:
+        _print(lab, ext_line)
     if not rows:
-        _print(lab, f"No lab services are recorded in {lab.home}; run `labkit up`.")
+        if not ext_line:
+            _print(lab, f"No lab services are recorded in {lab.home}; run `labkit up`.")
         return 0
     _print(lab, table(rows))
     if banner:
         _print(lab, banner)
+    if any(r.backend == "docker" for r in rows):
+        _print(lab, _engine_line())
     return 0
+
+
+def _existing_line() -> str:
+    """One line about the cluster named by LABKIT_CLUSTER_* settings ("" when none is set)."""
+    from labkit.lab import existing
+
+    ext = existing.load()
+    if ext is None:
+        return ""
+    check = ext.check()
+    parts = [f"{k} {'ok' if v else 'DOWN'}" + (f" (Milvus {v})" if isinstance(v, str) else "")
+             for k, v in check.items()]
+    return (f"Existing cluster from {ext.source}: router {ext.router['host']}:{ext.router['port']}; "
+            + ", ".join(parts))
+
+
+def _engine_line() -> str:
+    from labkit.lab import engine
+
+    st = engine.status()
+    if not st["running"]:
+        return f"Docker engine: {st['detail']}"
+    own = f"labkit's own dockerd, PID {st['pid']}" if st["managed"] else "not started by labkit"
+    return f"Docker engine {st['version']} at {st['url']} ({own})"
 
 
 def down(argv: list[str]) -> int:
@@ -110,8 +155,52 @@ def down(argv: list[str]) -> int:
         _print(lab, f"No lab recorded in {lab.home}; nothing to stop.")
         return 0
     lab.down(purge=args.purge)
+    _stop_idle_engine()
     _print(lab, "Lab stopped" + (" and its data deleted." if args.purge else "; data kept (use --purge to delete)."))
     return 0
+
+
+def logs(argv: list[str]) -> int:
+    p = _parser("logs", "The last lines a service logged: its container's log, or its log file.")
+    p.add_argument("name", help="service name as `labkit status` shows it (mysql, rw, ro1, router, ...)")
+    p.add_argument("-n", "--lines", type=int, default=40, help="how many lines (default 40)")
+    args = p.parse_args(argv)
+    lab = Lab(args.home)
+    rec = lab.state.get(args.name)
+    if rec is None:
+        raise LabError(f"No service named {args.name!r} is recorded in {lab.home}; see `labkit status`.")
+    if rec.get("container"):
+        from labkit.lab import engine
+        from labkit.lab.services import containers
+
+        eng = engine.find()
+        box = containers.get(eng.client(), rec["container"]) if eng else None
+        if box is None:
+            raise LabError(f"{args.name} has no container now (stopped); its files are under {lab.home}.")
+        _print(lab, containers.logs(box, args.lines))
+        return 0
+    if not rec.get("log"):
+        raise LabError(f"{args.name} keeps no log file.")
+    from labkit.lab import procs
+
+    _print(lab, procs.tail(rec["log"], args.lines))
+    return 0
+
+
+def _stop_idle_engine() -> None:
+    """Stop labkit's own dockerd once no container is left on it (its images stay cached)."""
+    from labkit.lab import engine
+
+    eng = engine.find()
+    if eng is None or not eng.managed:
+        return
+    client = eng.client()
+    try:
+        idle = not client.containers.list(all=True)
+    finally:
+        client.close()
+    if idle:
+        engine.stop_managed()
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience entry

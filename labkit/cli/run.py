@@ -194,7 +194,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="lab size passed as -p SIZE (default: $LABKIT_SIZE or small)")
     p.add_argument("--only", default="", help="notebooks whose names start with these, e.g. 03 or 05,06")
     p.add_argument("-p", "--parameter", dest="params", action="append", nargs="+", default=[],
-                   metavar=("NAME", "VALUE"), help="papermill parameter for every notebook (-p SEED 3) or one "
+                   metavar=("NAME", "VALUE"),
+                   help="papermill parameter for every notebook (-p SEED 3) or one "
                    "(-p 06:MODE lazy); NAME=VALUE also works; repeatable")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds allowed per cell")
     p.add_argument("--out", default="", help="folder for this run's executed notebooks, figures, metrics, "

@@ -19,9 +19,9 @@ from labkit.lab.state import LabState
 
 # storage services in start order; `down` stops in the reverse of STOP_ORDER's position
 STORAGE = ("objectstore", "mysql", "redis", "juicefs")
-STOP_ORDER = ("router", "node", "mount", "juicefs", "redis", "mysql", "objectstore")
+STOP_ORDER = ("router", "node", "pushgateway", "mount", "juicefs", "redis", "mysql", "objectstore")
 # what `down --purge` deletes inside the lab home (never the home itself if other files live there)
-PURGE_ITEMS = ("mysql", "redis", "objects", "mounts", "shared", "nodes", "routers", "docker",
+PURGE_ITEMS = ("mysql", "redis", "objects", "mounts", "shared", "nodes", "routers", "docker", "pushgateway",
                "juicefs-format.log", "state.json", ".state.lock", "state.tmp")
 
 
@@ -75,7 +75,8 @@ class Lab:
             raise LabError(f"The lab in {self.home} uses the {running['mysql']['backend']} backend; "
                            "run `labkit down --purge` before switching to another.")
         if running["objectstore"].get("store", self.object_store) != self.object_store:
-            raise LabError(f"The lab in {self.home} keeps its JuiceFS data in {running['objectstore']['store']}; "
+            raise LabError(f"The lab in {self.home} keeps its JuiceFS data in "
+                           f"{running['objectstore']['store']}; "
                            "run `labkit down --purge` before switching the object store.")
         for kind, port in self.ports.items():
             rec = self.state.get(kind) or {}
@@ -117,11 +118,12 @@ class Lab:
         else:
             bucket = (f"{self.home / 'objects'}/" if self.object_store == "file"
                       else "http://127.0.0.1:<s3 port>/milvus-jfs --access-key testing --secret-key testing")
-            out["juicefs"] = [f"juicefs format --storage {self.object_store} --bucket {bucket} --trash-days 0 "
-                              f"{meta} {jfs.VOLUME}"]
+            out["juicefs"] = [f"juicefs format --storage {self.object_store} --bucket {bucket} "
+                              f"--trash-days 0 {meta} {jfs.VOLUME}"]
         node = self.home / "mounts" / "<node>"
-        out["juicefs"].append(f"juicefs mount --cache-dir {node}/cache -d --no-usage-report --cache-size 1024 "
-                              f"--metrics 127.0.0.1:<free port> --log {node}/juicefs.log {meta} {node}/jfs")
+        out["juicefs"].append(f"juicefs mount --cache-dir {node}/cache -d --no-usage-report "
+                              "--cache-size 1024 --metrics 127.0.0.1:<free port> "
+                              f"--log {node}/juicefs.log {meta} {node}/jfs")
         from labkit.lab.services.objectstore import azure_commands
 
         out["azure (the article's form, not run here)"] = azure_commands(meta)
@@ -244,7 +246,8 @@ class Lab:
 
 
 def _order(rec: dict[str, Any], start: bool) -> float:
-    """Stop order: routers, nodes, unknown kinds (they may use mounts), mounts, volume, redis, mysql, store."""
+    """Stop order: routers, nodes, unknown kinds (they may use mounts), mounts, volume, redis, mysql,
+    store."""
     kind = rec.get("kind", "")
     pos = STOP_ORDER.index(kind) if kind in STOP_ORDER else 1.5
     return -pos if start else pos

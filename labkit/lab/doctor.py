@@ -82,16 +82,12 @@ def _version(cmd: list[str]) -> str:
 
 
 def _docker() -> tuple[bool, str]:
-    if not which(["docker"]):
-        return False, "no docker client"
-    try:
-        import docker
+    from labkit.lab import engine
 
-        client = docker.from_env(timeout=2)
-        version = client.version().get("Version", "?")
-        return True, f"engine {version} reachable"
-    except Exception:  # any failure means "no engine": docker raises many types
-        return False, "docker client only, no engine reachable (labkit renders docker commands instead)"
+    ok, why = engine.available()
+    if ok:
+        return True, why if engine.find() else "no engine answers; labkit starts its own dockerd when needed"
+    return False, f"{why} (labkit renders docker commands instead)"
 
 
 def _binary(name: str, label: str, apt: str, alternatives: tuple[str, ...] = (), required: bool = False,

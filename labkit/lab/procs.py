@@ -13,7 +13,8 @@ from pathlib import Path
 from labkit.errors import LabError
 
 
-def spawn(cmd: Sequence[str], log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> int:
+def spawn(cmd: Sequence[str], log: Path, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> int:
     """Start ``cmd`` in its own session (it outlives the notebook kernel), output appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:

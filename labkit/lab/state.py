@@ -113,6 +113,14 @@ class LabState:
         with self._locked() as data:
             data.setdefault("services", {}).pop(name, None)
 
+    # -- lab-wide settings (e.g. the recorded cluster shape) ----------------
+    def meta(self, key: str) -> Any:
+        return self.snapshot().get("meta", {}).get(key)
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._locked() as data:
+            data.setdefault("meta", {})[key] = value
+
     # -- secrets -----------------------------------------------------------
     def secret(self, name: str, nbytes: int = 12) -> str:
         """A generated secret, created once per lab and then reused."""

@@ -39,6 +39,11 @@ INDEX_NAMES: dict[int, str] = {1: "IDMAP", 2: "IVFFLAT", 3: "IVFSQ8", 4: "NSG", 
                                11: "HNSW", 12: "ANNOY"}
 
 
+# The index names of 1.1's REST API (web_impl/Constants.h), which pymilvus's HTTP handler sends.
+REST_INDEX_NAMES: dict[int, str] = {1: "FLAT", 2: "IVFFLAT", 3: "IVFSQ8", 4: "RNSG", 5: "IVFSQ8H", 6: "IVFPQ",
+                                    11: "HNSW", 12: "ANNOY"}
+
+
 class MetricType(IntEnum):
     L2 = 1
     IP = 2

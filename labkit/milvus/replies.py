@@ -1,7 +1,7 @@
 """TopKQueryResult, the search reply of Milvus 1.1, encoded and decoded in one place.
 
 The reply is flat row-major: ``row_num`` rows of ``len(ids) // row_num`` (id, distance) pairs,
-padded with id -1. ``row_num`` is 0 when nothing was found anywhere. Padding carries +-inf inside
+padded with id -1. ``row_num`` is 0 when no file was searched anywhere. Padding carries +-inf inside
 labkit and +-FLT_MAX on the wire, as faiss (and so 1.1) writes it.
 """
 
@@ -22,9 +22,14 @@ class ReplyError(ValueError):
 
 
 def topk_result(distances: np.ndarray, ids: np.ndarray):
-    """The TopKQueryResult message (status OK) for ``(nq, k)`` distances and ids."""
+    """The TopKQueryResult message (status OK) for ``(nq, k)`` distances and ids.
+
+    ``row_num`` is 0 only when no file was searched (width 0): files searched with every row
+    deleted give nq rows of -1 padding, which clients show as nq empty rows (1.1's SearchRequest;
+    Mishards's merge keeps them too).
+    """
     ids = np.asarray(ids, dtype=np.int64)
-    if ids.size == 0 or not (ids >= 0).any():
+    if ids.size == 0:
         return _pb.TopKQueryResult(status=_status_pb.Status(), row_num=0)
     dist = np.asarray(distances, dtype=np.float32)
     finite = np.nan_to_num(dist, nan=_FMAX, posinf=_FMAX, neginf=-_FMAX)

@@ -1,7 +1,7 @@
 """Where a server's requests spend their time: cumulative seconds per stage, per request kind.
 
 The node and the router both time the stages of a search (metadata, fan-out, search, merge, reply)
-and report the totals through their Cmd (``labkit_stats`` / ``conn_stats``); a benchmark reads them
+and report the totals through their Cmd (``labkit_stats`` / ``labkit_topology``); a benchmark reads them
 before and after its timed searches and divides by the calls, so no timing crosses the wire per call.
 """
 

@@ -31,7 +31,8 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def record_metrics(notebook: str, metrics: dict[str, Any], out_dir: str | os.PathLike[str] | None = None) -> Path:
+def record_metrics(notebook: str, metrics: dict[str, Any],
+                   out_dir: str | os.PathLike[str] | None = None) -> Path:
     """Write ``<artifacts>/<NN>_metrics.json`` (NN = the notebook's number) and return its path."""
     number = notebook.split("_", 1)[0]
     path = artifacts_dir(out_dir) / f"{number}_metrics.json"

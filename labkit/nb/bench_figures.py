@@ -14,7 +14,11 @@ from labkit.bench.published import MD_OPS
 
 ARTICLE_FIRST_QUERY_S = 0.032  # the blog's average first-query time
 _LOCAL_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
-_PUB_COLORS = {"JuiceFS": "#2ca02c", "EFS": "#ff7f0e", "S3FS": "#7f7f7f"}
+# JuiceFS in greens, s3fs in greys, EFS in red: no JuiceFS bar shares a hue with EFS
+_TARGET_COLORS = {"local": "#4c72b0", "juicefs-file": "#2ca02c", "juicefs-s3": "#98df8a", "s3fs-s3": "#7f7f7f",
+                  "bindfs": "#9467bd"}
+_PUB_COLORS = {"JuiceFS": "#1b5e20", "EFS": "#d62728", "S3FS": "#bdbdbd"}
+_EXTRA_COLORS = ("#17becf", "#8c564b", "#e377c2", "#bcbd22")  # user paths (e.g. a real EFS mount)
 
 
 def _series(result: Mapping[str, Any], section: str, keys: Sequence[str],
@@ -22,7 +26,8 @@ def _series(result: Mapping[str, Any], section: str, keys: Sequence[str],
     out = []
     for i, t in enumerate(t for t in result["targets"] if t.get(section)):
         values = [float(t[section].get(k) or 0) for k in keys]
-        out.append((f"{t['name']} (here)", values, {"color": _LOCAL_COLORS[i % len(_LOCAL_COLORS)]}))
+        color = _TARGET_COLORS.get(t["name"], _EXTRA_COLORS[i % len(_EXTRA_COLORS)])
+        out.append((f"{t['name']} (here)", values, {"color": color}))
     if with_published:
         pub = result["published"]["mdtest" if section == "metadata" else "fio"]["systems"]
         for name, vals in pub.items():
@@ -49,7 +54,7 @@ def plot_metadata(result: Mapping[str, Any], with_published: bool = True) -> Any
     ax.set_yscale("log")
     ax.set_ylabel("operations / s (log)")
     ax.set_title("Metadata operations (mdtest-style); hatched = published, not measured here")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
     fig.tight_layout()
     return fig
 
@@ -68,7 +73,7 @@ def plot_throughput(result: Mapping[str, Any], with_published: bool = True) -> A
         ax.set_yscale("log")
         ax.set_ylabel("MiB/s (log)")
         ax.set_title(f"Sequential 4M blocks, {title}")
-    axes[1].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
@@ -76,6 +81,7 @@ def plot_throughput(result: Mapping[str, Any], with_published: bool = True) -> A
 def plot_first_query(result: Mapping[str, Any]) -> Any:
     """Per-batch first-query latency per mode, warm latency dashed, the article's 0.032 s line."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(12, 4.5))
     for i, (mode, run) in enumerate(result["modes"].items()):
@@ -94,6 +100,7 @@ def plot_first_query(result: Mapping[str, Any]) -> Any:
                label=f"article: {ARTICLE_FIRST_QUERY_S} s average (published)")
     ax.set_yscale("log")
     ax.set_xlabel("batch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("seconds (log)")
     ax.set_title("First query after each batch (through the router)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -122,6 +129,7 @@ def plot_freshness(result: Mapping[str, Any]) -> Any:
     """Per-batch freshness lag per mode: from the seal acknowledged to the rows searchable from memory
     (lazy: on every ro node; preload: on the node the router sends the new file to)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(10, 3.8))
     for i, (mode, run) in enumerate(result["modes"].items()):
@@ -129,10 +137,11 @@ def plot_freshness(result: Mapping[str, Any]) -> Any:
         ax.plot([b["batch"] for b in batches], [b["freshness_s"] for b in batches], "s-",
                 color=_LOCAL_COLORS[i % len(_LOCAL_COLORS)], label=f"{mode}: freshness lag")
     ax.set_xlabel("batch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("seconds")
     ax.set_ylim(bottom=0)
     ax.set_title("New rows searchable on every ro node, after the seal is acknowledged")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -48,7 +48,8 @@ def architecture_layout(ro_nodes: int = 2, fuse: bool = True) -> tuple[list[Box]
         Box("redis", "Redis\nJuiceFS metadata", width / 2 - 2.0, 1.0, 3.2, 0.9, "store"),
         Box("objects", "object store\n(file dir or S3 emulator)", width / 2 + 2.0, 1.0, 3.4, 0.9, "store"),
     ]
-    arrows = [("client", "router")]
+    # the router reads the file lists from MySQL (SQLALCHEMY_DATABASE_URI) to split searches by file
+    arrows = [("client", "router"), ("router", "mysql")]
     for i, node in enumerate(nodes):
         x = step * (i + 0.5)
         role = "rw" if node == "rw" else "ro"
@@ -78,7 +79,8 @@ def architecture_figure(ro_nodes: int = 2, fuse: bool = True) -> Any:
         a, z = by_name[src], by_name[dst]
         start, end = _edge_points(a, z)
         ax.annotate("", xy=end, xytext=start,
-                    arrowprops={"arrowstyle": "->", "color": "#666666", "lw": 0.9, "shrinkA": 2, "shrinkB": 2})
+                    arrowprops={"arrowstyle": "->", "color": "#666666", "lw": 0.9,
+                                "shrinkA": 2, "shrinkB": 2})
     ax.set_xlim(-0.3, right)
     ax.set_ylim(0.2, 9.8)
     ax.axis("off")
@@ -104,7 +106,8 @@ def files_per_node(file_map: Mapping[Any, str], nodes: Sequence[str] = ()) -> di
     return {n: counts.get(n, 0) for n in [*nodes, *sorted(set(counts) - set(nodes))]}
 
 
-def file_node_figure(maps: Mapping[str, Mapping[Any, str]], title: str = "Which node searches which file") -> Any:
+def file_node_figure(maps: Mapping[str, Mapping[Any, str]],
+                     title: str = "Which node searches which file") -> Any:
     """One row of coloured cells per map (e.g. "before" / "after"): file id -> node that searches it."""
     import matplotlib.pyplot as plt
 

@@ -12,6 +12,8 @@ from labkit.nb.sizes import LabConfig
 
 # rough minutes on a 2-core machine at SIZE=small (measured runs replace these when present)
 ESTIMATE_MIN = {"00": 0.1, "01": 0.5, "02": 0.2, "03": 0.3, "04": 0.3, "05": 2.0, "06": 2.0, "99": 0.1}
+# minutes a workshop participant needs: reading, running and the exercises (00's table of contents)
+WORKSHOP_MIN = {"00": 10, "01": 10, "02": 15, "03": 20, "04": 20, "05": 15, "06": 15, "99": 5}
 
 
 def fuse_mode(fuse_available: bool) -> bool:
@@ -87,6 +89,12 @@ def notebook_rows(folder: Path | str = REPO_ROOT / "notebooks", executed_dir: Pa
     for path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
         number = path.name[:2]
         rows.append({"notebook": path.name, "title": _title(path),
-                     "estimate_min (small)": ESTIMATE_MIN.get(number, 1.0),
-                     "last_run_s": _measured(executed / path.name)})
+                     "workshop (min)": WORKSHOP_MIN.get(number, 10),
+                     "run time, estimate (min)": ESTIMATE_MIN.get(number, 1.0),
+                     "last run (s)": _measured(executed / path.name)})
+    measured = [r["last run (s)"] for r in rows]
+    rows.append({"notebook": "total", "title": "",
+                 "workshop (min)": sum(r["workshop (min)"] for r in rows),
+                 "run time, estimate (min)": round(sum(r["run time, estimate (min)"] for r in rows), 1),
+                 "last run (s)": round(sum(measured), 1) if rows and None not in measured else None})
     return rows

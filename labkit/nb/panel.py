@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, is_dataclass
+from datetime import datetime
 from typing import Any
 
 from labkit.nb.figures import files_per_node
@@ -109,17 +110,25 @@ def cluster_panel(lab: Any, file_map: Callable[[], Mapping[Any, str]] | None = N
     data = lab_panel_data(lab, file_map)
     body = w.HTML(panel_html(data))
     button = w.Button(description="Refresh", icon="refresh")
-    panel = _Panel([button, body])
+    stamp = w.HTML(_read_at())
+    for widget, name in ((body, "body"), (button, "refresh"), (stamp, "stamp")):
+        widget.add_class(f"labkit-panel-{name}")  # stable handles for the browser test
+    panel = _Panel([button, stamp, body])
     panel.text = panel_text(data)
     panel.data = data
 
     def refresh(_: Any = None) -> None:
         fresh = lab_panel_data(lab, file_map)
         body.value, panel.text, panel.data = panel_html(fresh), panel_text(fresh), fresh
+        stamp.value = _read_at()
 
     button.on_click(refresh)
     panel.refresh = refresh
     return panel
+
+
+def _read_at() -> str:
+    return f"&nbsp;read at {datetime.now().strftime('%H:%M:%S.%f')[:-3]}"
 
 
 def _panel_class() -> type:

@@ -37,7 +37,9 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None 
     cols = list(columns or rows[0].keys())
     head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(_cell(r.get(c)))}</td>" for c in cols) + "</tr>"
+        "<tr>"
+        + "".join(f"<td style='text-align:left'>{html.escape(_cell(r.get(c)))}</td>" for c in cols)
+        + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

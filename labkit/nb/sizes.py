@@ -33,10 +33,12 @@ class LabConfig:
 SIZES: dict[str, LabConfig] = {
     "ci": LabConfig(size="ci", dim=128, rows=5_000, batches=3, batch_rows=5_000, interval_s=(0.2, 0.5),
                     ro_nodes=2, nq=10, topk=10, fio_size_mb=32, fio_jobs=2, md_items=100),
-    "small": LabConfig(size="small", dim=128, rows=50_000, batches=5, batch_rows=20_000, interval_s=(1.0, 3.0),
-                       ro_nodes=2, nq=10, topk=10, fio_size_mb=128, fio_jobs=4, md_items=300),
-    "full": LabConfig(size="full", dim=128, rows=200_000, batches=10, batch_rows=100_000, interval_s=(1.0, 8.0),
-                      ro_nodes=2, nq=10, topk=10, fio_size_mb=1024, fio_jobs=16, md_items=1000),
+    "small": LabConfig(size="small", dim=128, rows=50_000, batches=5, batch_rows=20_000,
+                       interval_s=(1.0, 3.0), ro_nodes=2, nq=10, topk=10, fio_size_mb=128, fio_jobs=4,
+                       md_items=300),
+    "full": LabConfig(size="full", dim=128, rows=200_000, batches=10, batch_rows=100_000,
+                      interval_s=(1.0, 8.0), ro_nodes=2, nq=10, topk=10, fio_size_mb=1024, fio_jobs=16,
+                      md_items=1000),
 }
 
 

@@ -35,7 +35,8 @@ def table_files(params: Mapping[str, Any], collection: str) -> list[dict[str, An
     """TableFiles rows of ``collection`` (and its partitions), with file_type spelled out."""
     rows = mysql_query(params, "SELECT f.id, f.table_id, f.segment_id, f.file_id, f.file_type, f.row_count, "
                                "f.file_size FROM TableFiles f JOIN Tables t ON f.table_id = t.table_id "
-                               "WHERE t.table_id = %s OR t.owner_table = %s ORDER BY f.id", (collection, collection))
+                               "WHERE t.table_id = %s OR t.owner_table = %s ORDER BY f.id",
+                               (collection, collection))
     for r in rows:
         r["file_type"] = f"{r['file_type']} {FILE_TYPES.get(int(r['file_type']), '?')}"
     return rows
@@ -53,7 +54,8 @@ def setting_rows(status: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The volume's format settings worth showing (secrets are never in `juicefs status`)."""
     s = status.get("Setting", {})
     keys = ["Name", "UUID", "Storage", "Bucket", "BlockSize", "Compression", "TrashDays", "MetaVersion"]
-    return [{"setting": k, "value": s.get(k)} for k in keys if k in s]
+    units = {"BlockSize": "BlockSize (KiB)", "TrashDays": "TrashDays (days)"}
+    return [{"setting": units.get(k, k), "value": s.get(k)} for k in keys if k in s]
 
 
 def segment_files(storage_path: str | os.PathLike[str], collection: str) -> list[dict[str, Any]]:
@@ -112,6 +114,17 @@ def service_commands(lab: Any, kind: str) -> list[str]:
     return [lab.state.mask(line) for line in lines]
 
 
+def service_command(lab: Any, name: str) -> str:
+    """The shell command behind one recorded service (e.g. node ``rw``), secrets masked."""
+    from labkit.lab.services.base import get_service
+
+    rec = lab.state.get(name) or {}
+    if not rec:
+        raise LabError(f"No service named {name!r} is recorded in {lab.home}; start it first.")
+    svc = get_service(rec["kind"], rec.get("backend", "local"), lab.state, name=name)
+    return lab.state.mask(" ".join(svc.commands()))
+
+
 def mount_rows(mounts: Mapping[str, str | os.PathLike[str]]) -> list[dict[str, Any]]:
     """node -> its data directory, with the filesystem type /proc/mounts reports for it."""
     table = {}
@@ -168,13 +181,14 @@ def mysql_grants(params: Mapping[str, Any]) -> list[str]:
 
 
 def router_topology(client: Any) -> list[dict[str, Any]]:
-    """What the router sees (Cmd ``conn_stats``): the rw node and each read node, live or suspended."""
-    status, text = client._cmd("conn_stats")
+    """What the router sees (Cmd ``labkit_topology``): the rw node and each read node, live or suspended."""
+    status, text = client._cmd("labkit_topology")
     if not status.OK():
         raise LabError(f"The router did not report its topology: {status.message}")
     topo = json.loads(text)
     rows = [{"address": topo.get("woserver", ""), "serves": "writes (WOSERVER) and anything but Search"}]
     live = set(topo.get("live_nodes", []))
     for addr in topo.get("read_nodes", []):
-        rows.append({"address": addr, "serves": "searches of its share of files" if addr in live else "suspended"})
+        rows.append({"address": addr,
+                     "serves": "searches of its share of files" if addr in live else "suspended"})
     return rows

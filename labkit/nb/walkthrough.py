@@ -56,15 +56,22 @@ def check_status(status: Any, what: str) -> None:
         raise LabError(f"{what} failed: Status(code={status.code}, message={status.message!r}).")
 
 
-def fresh_collection(client: Any, name: str, dim: int, index_file_size: int = 1024, metric: str = "L2") -> None:
-    """Drop ``name`` if it exists, then create it: each notebook run starts from the same state."""
-    from milvus import MetricType
-
+def drop_if_exists(client: Any, name: str) -> bool:
+    """Drop collection ``name`` if it exists (and wait until it is gone); True if it existed."""
     status, exists = client.has_collection(name)
     check_status(status, f"has_collection({name!r})")
     if exists:
         check_status(client.drop_collection(name), f"drop_collection({name!r})")
         _wait(lambda: not client.has_collection(name)[1], f"drop of {name}")
+    return bool(exists)
+
+
+def fresh_collection(client: Any, name: str, dim: int, index_file_size: int = 1024,
+                     metric: str = "L2") -> None:
+    """Drop ``name`` if it exists, then create it: each notebook run starts from the same state."""
+    from milvus import MetricType
+
+    drop_if_exists(client, name)
     param = {"collection_name": name, "dimension": dim, "index_file_size": index_file_size,
              "metric_type": getattr(MetricType, metric)}
     check_status(client.create_collection(param), f"create_collection({name!r})")
@@ -114,7 +121,8 @@ def cross_mount_roundtrip(writer_dir: str | os.PathLike[str], reader_dir: str | 
     read_s = time.perf_counter() - t1
     return {
         "bytes": len(payload), "write_close_s": round(write_s, 4), "open_read_s": round(read_s, 4),
-        "write_MiB_s": round(size_mb / max(write_s, 1e-9), 1), "read_MiB_s": round(size_mb / max(read_s, 1e-9), 1),
+        "write_MiB_s": round(size_mb / max(write_s, 1e-9), 1),
+        "read_MiB_s": round(size_mb / max(read_s, 1e-9), 1),
         "same_content": hashlib.sha256(seen).digest() == hashlib.sha256(payload).digest(),
         "writer_path": str(src), "reader_path": str(dst),
     }
@@ -132,10 +140,11 @@ def wait_for(fetch: Any, ready: Any, timeout: float = 15.0, interval: float = 0.
         time.sleep(interval)
 
 
-def retry_search(client: Any, name: str, topk: int, queries: np.ndarray, attempts: int = 5) -> tuple[Any, Any]:
+def retry_search(client: Any, name: str, topk: int, queries: np.ndarray, attempts: int = 5,
+                 params: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """``client.search`` retried while a just-started node is still joining (status not OK)."""
     for i in range(attempts):
-        status, results = client.search(name, topk, np.asarray(queries).tolist())
+        status, results = client.search(name, topk, np.asarray(queries).tolist(), params=params or {})
         if status.OK() or i == attempts - 1:
             return status, results
         time.sleep(1.0)

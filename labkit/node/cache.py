@@ -149,6 +149,14 @@ class SegmentCache:
             self._bytes += size
             return True
 
+    def resize(self, capacity: int) -> None:
+        """New capacity in bytes, effective at once: least recently used entries go until the rest fit."""
+        with self._lock:
+            self.capacity = int(capacity)
+            while self._items and self._bytes > self.capacity:
+                _, victim = self._items.popitem(last=False)
+                self._bytes -= victim.nbytes
+
     def evict(self, key: int) -> None:
         with self._lock:
             old = self._items.pop(key, None)

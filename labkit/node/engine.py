@@ -6,7 +6,8 @@ maps them to ids) and Milvus 1.1 distances: L2 squared, IP, Hamming (bit count),
 derives it), and 0.0 for every match of SUBSTRUCTURE / SUPERSTRUCTURE (matches in row order, as
 Milvus's match-count search returns them).
 
-Float indexes are faiss (IndexFlat, IVF Flat/SQ8/PQ, HNSW Flat). Binary segments keep their packed
+Float indexes are faiss (IndexFlat, IVF Flat/SQ8/PQ, HNSW Flat, NSG Flat for RNSG) and annoy
+(ANNOY); see ``graph_indexes`` for the two graph/tree indexes. Binary segments keep their packed
 codes and compute all five binary metrics exactly from faiss's Hamming matrix plus popcounts (faiss
 binary indexes only rank by Hamming); binary IVF_FLAT uses a faiss binary quantizer (Hamming
 k-means) to pick the probed lists.
@@ -31,12 +32,8 @@ import numpy as np
 from labkit.milvus import topk as _topk
 from labkit.milvus.enums import IndexType, MetricType, is_binary
 from labkit.milvus.status import Code, MilvusError
+from labkit.node import graph_indexes as graphs
 
-_NOT_IMPLEMENTED = {
-    IndexType.RNSG: "RNSG",
-    IndexType.IVF_SQ8H: "IVF_SQ8H",
-    IndexType.ANNOY: "ANNOY",
-}
 _IVF = (IndexType.IVF_FLAT, IndexType.IVF_SQ8, IndexType.IVF_SQ8H, IndexType.IVF_PQ)
 _MATCH_METRICS = (MetricType.SUBSTRUCTURE, MetricType.SUPERSTRUCTURE)
 
@@ -144,7 +141,7 @@ def check_index_params(index_type: int, metric: int, dim: int, params: dict) -> 
     if itype == IndexType.IVF_SQ8H:
         raise MilvusError(
             Code.ILLEGAL_INDEX_TYPE,
-            "Unsupported index type: 5 (IVF_SQ8H needs the GPU build of Milvus; the lab node is CPU only).",
+            "Unsupported index type: 5",  # 1.1's CPU build: IVF_SQ8H needs the GPU faiss
         )
     if is_binary(metric):
         if itype not in (IndexType.FLAT, IndexType.IVF_FLAT):
@@ -178,12 +175,6 @@ def check_index_params(index_type: int, metric: int, dim: int, params: dict) -> 
             _int_param(params, name, *rng)
     elif itype == IndexType.ANNOY:
         _int_param(params, "n_trees", *ANNOY_N_TREES)
-    if itype in _NOT_IMPLEMENTED:
-        raise MilvusError(
-            Code.ILLEGAL_INDEX_TYPE,
-            f"Index type {_NOT_IMPLEMENTED[itype]} is valid in Milvus 1.1 but the lab node does not implement "
-            "it; use FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ or HNSW.",
-        )
 
 
 def check_search_params(index_type: int, params: dict, topk: int) -> None:
@@ -445,6 +436,12 @@ class SegmentIndex:
         p = self.params
         if itype == IndexType.FLAT:
             index = faiss.IndexFlat(d, fm)
+        elif itype == IndexType.RNSG:
+            self._index, self.effective = graphs.build_nsg(x, self.metric, p)
+            return
+        elif itype == IndexType.ANNOY:
+            self._index, self.effective = graphs.build_annoy(x, self.metric, p)
+            return
         elif itype == IndexType.HNSW:
             index = faiss.IndexHNSWFlat(d, int(p["M"]), fm)
             index.hnsw.efConstruction = int(p["efConstruction"])
@@ -506,6 +503,10 @@ class SegmentIndex:
             return n * d * 4
         if itype == IndexType.HNSW:
             return n * d * 4 + n * (int(self.effective["M"]) * 2 * 4 + 16)
+        if itype == IndexType.RNSG:
+            return n * d * 4 + n * int(self.effective["out_degree"]) * 4
+        if itype == IndexType.ANNOY:
+            return graphs.annoy_nbytes(n, d, int(self.effective["n_trees"]))
         centroids = nlist * d * 4
         if itype == IndexType.IVF_FLAT:
             return n * (d * 4 + 8) + centroids
@@ -541,11 +542,26 @@ class SegmentIndex:
             if self._assign is None:
                 return _binary_topk(self._codes, None, q, w, self.metric, mask)
             return self._binary_ivf_search(q, w, params, mask)
+        if self.index_type in (IndexType.RNSG, IndexType.ANNOY):
+            return self._graph_search(q, w, params, deleted)
         sel, _bitmap = _live_selector(deleted, self.ntotal)  # _bitmap stays alive for the search
         sp = self._search_params(params, w, sel)
         with _omp_threads(SEARCH_THREADS):
             d, i = self._index.search(q, w) if sp is None else self._index.search(q, w, params=sp)
         return _finish(d, i, self.metric)
+
+    def _graph_search(
+        self, q: np.ndarray, w: int, params: dict, deleted: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        mask = None if deleted is None else np.asarray(deleted, dtype=bool)
+        if mask is not None and mask.shape != (self.ntotal,):
+            raise ValueError(f"deleted mask has shape {mask.shape}, expected ({self.ntotal},)")
+        with _omp_threads(SEARCH_THREADS):
+            if self.index_type == IndexType.RNSG:
+                length = _opt_int(params, "search_length", int(self.effective["search_length"]))
+                return graphs.search_nsg(self._index, q, w, length, mask)
+            search_k = _opt_int(params, "search_k", -1)
+            return graphs.search_annoy(self._index, q, w, search_k, self.metric, mask)
 
     def _search_params(self, params: dict, w: int, sel: Any) -> Any:
         itype = self.index_type
@@ -586,6 +602,8 @@ class SegmentIndex:
             sections.append(b"")
         elif is_binary(self.metric):
             sections.append(memoryview(faiss.serialize_index_binary(self._index)))
+        elif self.index_type == IndexType.ANNOY:
+            sections.append(graphs.annoy_to_bytes(self._index))
         else:
             sections.append(memoryview(faiss.serialize_index(self._index)))
         if self._codes is not None:
@@ -645,6 +663,8 @@ class SegmentIndex:
             if len(blob):
                 self._index = faiss.deserialize_index_binary(blob)
                 self._set_lists(np.frombuffer(sections[2], dtype="<i4").astype(np.int32))
+        elif self.index_type == IndexType.ANNOY:
+            self._index = graphs.annoy_from_bytes(sections[0], self.dim, self.metric)
         elif at is not None:
             reader, offset = at
             reader.rp = offset

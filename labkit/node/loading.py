@@ -116,6 +116,10 @@ class SegmentLoader:
             loaded.set_deleted(deleted)
         self.cache.put(loaded)
 
+    def remember_ids(self, table_id: str, segment_id: str, ids: np.ndarray) -> None:
+        """A segment just written: keep its ids (deletes look them up) without caching its vectors."""
+        self._uids[(table_id, segment_id)] = ids
+
     def uids(self, table_id: str, segment_id: str) -> np.ndarray:
         """The segment's user ids (all rows, deleted ones too), read once and kept."""
         key = (table_id, segment_id)

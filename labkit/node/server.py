@@ -3,14 +3,8 @@
 All 27 core RPCs answer as 1.1 did (its status codes and encodings);
 the 14 hybrid RPCs answer gRPC UNIMPLEMENTED, as 1.1's generated base class did.
 
-Where the lab node differs from 1.1 on purpose:
-- Writes on a ro node. Milvus 1.1 did not check the role at the API: a ro node (DBImpl in
-  CLUSTER_READONLY mode) accepted an Insert into its memory buffer but never started the WAL or
-  flush threads, so the rows were silently lost. The lab node refuses every write RPC on a ro node
-  with PERMISSION_DENIED (3) and a reason naming the role, so nothing is lost without a word.
-- Cmd understands three extra strings: ``cache_info`` (JSON of the segment cache),
-  ``labkit_placement {json}`` (the router's ring: a preloading ro node loads only its files) and
-  ``labkit_stats`` (JSON: insert decode time, seconds per search stage), used by the notebooks and ``labkit bench insert``.
+Where it differs on purpose (write RPCs refused on a ro node with PERMISSION_DENIED, the extra
+Cmd strings ``cache_info`` / ``labkit_stats`` / ``labkit_placement``, ...): docs/differences-from-milvus-1.1.md.
 """
 
 from __future__ import annotations
@@ -65,8 +59,7 @@ def _reply(reply_type: type | None) -> Callable:
     """Run the handler; a MilvusError (or any bug) becomes the reply's Status, never a gRPC error."""
 
     def deco(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(self: MilvusServicer, request: Any, context: grpc.ServicerContext) -> Any:
+        def call(self: MilvusServicer, request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 if fn.__name__ in WRITE_RPCS and self.role == "ro":
                     raise MilvusError(
@@ -81,6 +74,17 @@ def _reply(reply_type: type | None) -> Callable:
                 st = wire.status(Code.UNEXPECTED_ERROR, f"{fn.__name__} failed: {type(exc).__name__}: {exc}")
             return st if reply_type is None else reply_type(status=st)
 
+        @functools.wraps(fn)
+        def wrapper(self: MilvusServicer, request: Any, context: grpc.ServicerContext) -> Any:
+            if self.metrics is None:
+                return call(self, request, context)
+            started = time.perf_counter()
+            reply = call(self, request, context)
+            st = reply.status if reply_type is not None else reply
+            self.metrics.observe_rpc(fn.__name__, time.perf_counter() - started, st.error_code == 0,
+                                     _rows(request, reply))
+            return reply
+
         return wrapper
 
     return deco
@@ -94,6 +98,7 @@ class MilvusServicer:
         self.config = config
         self.role = config.role
         self.started = time.time()
+        self.metrics: Any = None  # labkit.node.metrics.NodeMetrics when metric.enable is true
         self._stats_lock = threading.Lock()
         self.stats = {"insert_calls": 0, "insert_rows": 0, "insert_bytes": 0, "insert_decode_seconds": 0.0,
                       "last_insert_decode_seconds": 0.0, "insert_fast_path": 0}
@@ -394,6 +399,18 @@ class MilvusServicer:
                                "uptime_s": time.time() - self.started, "timings": self.timings.snapshot(),
                                "snapshots": self.store.snapshot_stats()})
         return "Unknown command"
+
+
+def _rows(request: Any, reply: Any) -> int:
+    """Vectors an Insert stored or a search asked about, for the metrics."""
+    if hasattr(reply, "vector_id_array"):
+        return len(reply.vector_id_array)
+    for attr in ("query_record_array", "id_array"):
+        if hasattr(request, attr):
+            return len(getattr(request, attr))
+    if hasattr(request, "search_param"):
+        return len(request.search_param.query_record_array)
+    return 0
 
 
 def _file_ids(values) -> list[int]:

@@ -19,6 +19,8 @@ class StoreSettings:
     cache_size: int = 4 << 30  # cache.cache_size, bytes (LRU of loaded segments)
     insert_buffer_size: int = 1 << 30  # cache.insert_buffer_size, bytes (flush when full)
     preload_collection: str = ""  # cache.preload_collection: names loaded at start ("*" = all)
+    cache_insert_data: bool = False  # cache.cache_insert_data: a flushed segment goes straight into the cache
+    wal_recovery_error_ignore: bool = True  # wal.recovery_error_ignore: skip an unreadable WAL tail at start
     # Beyond Milvus 1.1 (opt-in, default off): a ro node polls the metadata and loads newly
     # flushed segments before a query asks for them.
     preload: bool = False

@@ -79,7 +79,8 @@ class Store:
             seg.tables_dir(self.storage).mkdir(parents=True, exist_ok=True)
             self.maintenance.clean_shadow_files()
             if self.settings.wal_enable:
-                self.wal = Wal(self.settings.wal_path, self.settings.wal_buffer_size)
+                self.wal = Wal(self.settings.wal_path, self.settings.wal_buffer_size,
+                               ignore_errors=self.settings.wal_recovery_error_ignore)
                 self._replay()
         else:
             meta.create_schema()
@@ -401,7 +402,10 @@ class Store:
             table_id=table_id, segment_id=file_id, file_id=file_id, engine_type=int(coll["engine_type"]),
             file_type=ftype, file_size=nbytes, row_count=len(ids), flush_lsn=lsn,
         )
-        self.segments.cache_written(coll, row_id, table_id, file_id, ftype, ids, vectors, None)
+        if self.settings.cache_insert_data:  # cache.cache_insert_data: the new segment goes into the cache
+            self.segments.cache_written(coll, row_id, table_id, file_id, ftype, ids, vectors, None)
+        else:
+            self.segments.remember_ids(table_id, file_id, ids)
         return row_id
 
     def delete(self, name: str, ids: np.ndarray, tag: str = "") -> None:
@@ -472,6 +476,8 @@ class Store:
         self.wal.lsn = max([self.wal.lsn, start, *flush_lsn.values()])
         if replayed:
             log.info("WAL replay: %d rows back in the insert buffer", replayed)
+        for what in self.wal.skipped:
+            log.warning("WAL replay skipped unreadable records (wal.recovery_error_ignore): %s", what)
 
     # ================================================================ search
     def search_snapshot(self, name: str) -> SearchSnapshot:

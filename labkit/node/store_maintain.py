@@ -133,15 +133,16 @@ class Maintenance:
         self._threads.append(t)
 
     def preload_configured(self) -> None:
-        """Load the collections named by ``preload_collection`` (``*``: all)."""
-        names = [n.strip() for n in (self.core.settings.preload_collection or "").split(",") if n.strip()]
+        """Load the collections named by ``preload_collection`` (``*``: all); a failure stops the start, as in 1.1."""
+        text = self.core.settings.preload_collection or ""
+        names = [n.strip() for n in text.split(",") if n.strip()]
         if "*" in names:
             names = self.core.list_collections()
         for name in names:
             try:
                 self.core.load(name)
             except MilvusError as exc:
-                log.warning("preload_collection %s: %s", name, exc.reason)
+                raise MilvusError(exc.code, f"Failed to preload tables: {text} ({name}: {exc.reason})") from None
 
     # ================================================================ indexes
     def describe_index(self, name: str) -> tuple[int, dict]:
@@ -387,9 +388,9 @@ class Maintenance:
 
     # ================================================================ background threads
     def _flush_loop(self) -> None:
-        interval = float(self.core.settings.auto_flush_interval)
-        while not self._stop.wait(interval if interval > 0 else 1.0):
-            if interval <= 0:
+        # re-read each tick: set_config storage.auto_flush_interval applies at once
+        while not self._stop.wait(max(float(self.core.settings.auto_flush_interval), 0) or 1.0):
+            if float(self.core.settings.auto_flush_interval) <= 0:
                 continue
             try:
                 self.core.flush_buffered()

@@ -39,7 +39,8 @@ def _check_name(name: str, kind: str) -> None:
     for ch in name[1:]:
         if ch != "_" and not (ch.isascii() and ch.isalnum()):
             raise MilvusError(Code.ILLEGAL_COLLECTION_NAME,
-                              bad + f"{kind.capitalize()} name can only contain numbers, letters, and underscores.")
+                              bad + f"{kind.capitalize()} name can only contain numbers, letters, "
+                              "and underscores.")
 
 
 def collection_name(name: str) -> str:
@@ -55,7 +56,8 @@ def dimension(dim: int, metric: int) -> int:
                           f"the range of 1 ~ {DIM_LIMIT}.")
     if is_binary(metric) and dim % 8:
         raise MilvusError(Code.ILLEGAL_DIMENSION,
-                          f"Invalid collection dimension: {dim}. The collection dimension must be a multiple of 8")
+                          f"Invalid collection dimension: {dim}. "
+                          "The collection dimension must be a multiple of 8")
     return dim
 
 
@@ -70,7 +72,8 @@ def index_file_size(size_mb: int) -> int:
 def metric_type(metric: int) -> int:
     if metric <= 0 or metric > METRIC_MAX:
         raise MilvusError(Code.ILLEGAL_METRIC_TYPE,
-                          f"Invalid index metric type: {metric}. Make sure the metric type is in MetricType list.")
+                          f"Invalid index metric type: {metric}. "
+                          "Make sure the metric type is in MetricType list.")
     return metric
 
 
@@ -91,15 +94,19 @@ def json_params(pairs: Iterable, what: str = "extra_params") -> dict:
         try:
             value = json.loads(kv.value)
         except ValueError:
-            raise MilvusError(Code.ILLEGAL_ARGUMENT, f"Invalid {what}: not a JSON object: {kv.value[:80]!r}") from None
+            raise MilvusError(Code.ILLEGAL_ARGUMENT,
+                              f"Invalid {what}: not a JSON object: {kv.value[:80]!r}") from None
         if not isinstance(value, dict):
-            raise MilvusError(Code.ILLEGAL_ARGUMENT, f"Invalid {what}: expected a JSON object, got {kv.value[:80]!r}")
+            raise MilvusError(Code.ILLEGAL_ARGUMENT,
+                              f"Invalid {what}: expected a JSON object, got {kv.value[:80]!r}")
         return value
     return {}
 
 
 def vectors(data: np.ndarray, dim: int, metric: int) -> np.ndarray:
-    """Check a decoded (n, width) batch against the collection: empty -> 11, size -> 11, dim -> 7, NaN/inf -> 11.
+    """Check a decoded (n, width) batch against the collection.
+
+    Error codes: empty -> 11, size -> 11, dim -> 7, NaN/inf -> 11.
 
     ``width`` is ``dim`` for float vectors and ``dim // 8`` bytes for binary ones.
     """

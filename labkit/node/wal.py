@@ -37,9 +37,11 @@ class Record:
 
 
 class Wal:
-    def __init__(self, path: str | Path, file_size: int = 256 << 20) -> None:
+    def __init__(self, path: str | Path, file_size: int = 256 << 20, ignore_errors: bool = False) -> None:
         self.dir = Path(path)
         self.file_size = file_size
+        self.ignore_errors = ignore_errors  # wal.recovery_error_ignore: skip a corrupt file's rest
+        self.skipped: list[str] = []  # what replay skipped because of ignore_errors
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._cur: Path | None = None
@@ -49,7 +51,11 @@ class Wal:
 
     # -- replay --------------------------------------------------------------------------------
     def replay(self, after_lsn: int = 0) -> Iterator[Record]:
-        """Yield records with lsn > after_lsn in order; cuts a torn tail. Call before appending."""
+        """Yield records with lsn > after_lsn in order; cuts a torn tail. Call before appending.
+
+        A corrupt record before the newest file's tail stops the start (ValueError), unless
+        ``ignore_errors``: then the rest of that file is skipped and named in ``skipped``.
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         self.lsn = max(self.lsn, after_lsn)
         files = sorted(self.dir.glob("*.wal"))
@@ -60,7 +66,11 @@ class Wal:
                 rec, end = _decode(data, pos)
                 if rec is None:
                     if i != len(files) - 1:
-                        raise ValueError(f"WAL file {path} is corrupt at byte {pos}")
+                        if not self.ignore_errors:
+                            raise ValueError(f"WAL file {path} is corrupt at byte {pos}; set "
+                                             "wal.recovery_error_ignore: true to skip the unreadable records")
+                        self.skipped.append(f"{path} from byte {pos}")
+                        break
                     with open(path, "r+b") as f:  # torn tail of the newest file: drop it
                         f.truncate(pos)
                         os.fsync(f.fileno())

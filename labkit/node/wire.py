@@ -173,7 +173,8 @@ def records_to_array(records) -> np.ndarray:
                               f"{(nb * 8) if nb else nf}." if (nf or nb) else
                               f"Vector {i} is empty. Make sure you have entered vector records.")
     if width == 0:
-        raise MilvusError(Code.ILLEGAL_ROWRECORD, "The vector array is empty. Make sure you have entered vector records.")
+        raise MilvusError(Code.ILLEGAL_ROWRECORD,
+                          "The vector array is empty. Make sure you have entered vector records.")
     if binary:
         return np.frombuffer(b"".join(r.binary_data for r in records), np.uint8).reshape(n, width)
     out = np.empty((n, width), np.float32)

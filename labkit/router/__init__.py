@@ -3,8 +3,9 @@
 ``python -m labkit.router`` runs it (``labkit.lab.services.router`` starts it for the lab).
 Admin and introspection go through ``Cmd`` so any pymilvus client can use them:
 
-- ``conn_stats``: the topology as JSON (rw node, read nodes, live/suspended, counters, seconds per
-  stage of routed searches);
+- ``conn_stats``: as Mishards, ``{group: {node: {"connections", "max-time", "num"}}}`` of the read nodes;
+- ``labkit_topology``: the topology as JSON (rw node, read nodes, live/suspended, counters, seconds
+  per stage of routed searches);
 - ``routing <collection> [tag ...]``: the ring's points and the file -> node map;
 - ``add_node host:port`` / ``remove_node host:port`` / ``refresh_nodes``: change the read nodes.
 """
@@ -34,7 +35,7 @@ def _cmd(client_or_addr: Any, text: str) -> dict:
 
 def introspect(client_or_addr: Any, collection: str | None = None, tags: list[str] | None = None) -> dict:
     """Plain data for notebooks: the topology, and with ``collection`` the ring and file -> node map."""
-    out = {"topology": _cmd(client_or_addr, "conn_stats")}
+    out = {"topology": _cmd(client_or_addr, "labkit_topology")}
     if collection:
         out["routing"] = _cmd(client_or_addr, " ".join(["routing", collection, *(tags or [])]))
     return out

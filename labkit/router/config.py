@@ -9,8 +9,18 @@ DISCOVERY_STATIC_PORT. labkit additions, for many nodes on one IP:
   when it changes, so read nodes can be added or removed at runtime;
 - DISCOVERY_CLASS_NAME=labkit: the read nodes are the lab's running ``ro`` nodes (LABKIT_HOME
   state.json), re-read every second; WOSERVER may then be omitted (the lab's ``rw`` node);
-- SERVER_BIND (127.0.0.1), SEARCH_TIMEOUT seconds per node call (15), SUSPEND_SECONDS a failed
-  read node stays out of the ring (3).
+- SERVER_BIND (127.0.0.1; 0.0.0.0 or a host address for multi-host use), SEARCH_TIMEOUT seconds
+  per node call (15), SUSPEND_SECONDS a failed read node stays out of the ring (3).
+
+Mishards's other settings are honoured: DEBUG / LOG_LEVEL, LOG_PATH, LOG_NAME, TIMEZONE (log files
+and their timestamps), SQL_ECHO (every metadata query logged), and SQLALCHEMY_DATABASE_URI may be
+``sqlite:////path/meta.sqlite`` as in Mishards's ``.env.example``. Mishards hard-codes its
+SQLAlchemy pool (pool_size 100, pool_recycle 5, pool_timeout 30, pool_pre_ping, max_overflow 0);
+here they are settable as SQLALCHEMY_POOL_SIZE (+ SQLALCHEMY_MAX_OVERFLOW: metadata connections
+open at once), SQLALCHEMY_POOL_RECYCLE (seconds before a connection is reopened, 0 = never),
+SQLALCHEMY_POOL_TIMEOUT (seconds to wait for a connection) and SQLALCHEMY_POOL_PRE_PING.
+Settings of Mishards that the router does not have (tracing, Kubernetes discovery, another
+ROUTER_CLASS_NAME) are refused with a sentence saying so.
 """
 
 from __future__ import annotations
@@ -40,6 +50,18 @@ class RouterConfig:
     labkit_home: str = ""
     search_timeout: float = 15.0
     suspend_seconds: float = 3.0
+    # Mishards's logging and metadata settings
+    log_level: str = "INFO"
+    log_path: str = ""  # "" = log to stderr only (LOG_PATH unset); Mishards's default is /tmp/mishards
+    log_name: str = "logfile"
+    timezone: str = "UTC"
+    sql_echo: bool = False
+    pool_size: int = 100
+    max_overflow: int = 0
+    pool_recycle: float = 0.0
+    pool_timeout: float = 30.0
+    pool_pre_ping: bool = False
+    pushgateway: str = ""  # host:port: push the router's counters there every second (labkit)
 
 
 def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -99,10 +121,19 @@ def parse_hosts(text: str, default_port: int) -> list[str]:
 
 
 def parse_sqlalchemy_uri(uri: str) -> dict:
-    """``mysql+pymysql://user:pass@host:port/db?charset=utf8mb4`` -> pymysql.connect kwargs."""
+    """``mysql+pymysql://user:pass@host:port/db?charset=utf8mb4`` -> pymysql.connect kwargs;
+    ``sqlite:////abs/path/meta.sqlite`` -> ``{"sqlite": "/abs/path/meta.sqlite"}``."""
     parsed = urlparse(uri.strip())
+    if parsed.scheme.split("+", 1)[0] == "sqlite":
+        path = unquote(parsed.path)
+        if not path or path == "/":
+            raise LabError("SQLALCHEMY_DATABASE_URI sqlite:// needs a file, e.g. "
+                           "sqlite:////var/lib/milvus/db/meta.sqlite "
+                           "(the node's <storage.path>/db/meta.sqlite).")
+        # SQLAlchemy's form: sqlite:////abs/path (four slashes), sqlite:///relative/path (three)
+        return {"sqlite": str(Path(path[1:]).resolve())}
     if parsed.scheme.split("+", 1)[0] != "mysql":
-        raise LabError("SQLALCHEMY_DATABASE_URI must be a mysql+pymysql:// URI "
+        raise LabError("SQLALCHEMY_DATABASE_URI must be a mysql+pymysql:// or sqlite:// URI "
                        f"(got scheme {parsed.scheme!r}).")
     database = parsed.path.lstrip("/")
     if not parsed.hostname or not database:
@@ -139,6 +170,52 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise LabError(f"{key} must be a number, not {value!r}.") from None
+
+
+_UNSUPPORTED = {
+    "TRACER_CLASS_NAME": "tracing (jaeger) is not built into the labkit router",
+    "TRACING_TYPE": "tracing (jaeger) is not built into the labkit router",
+    "SD_PROVIDER": "Kubernetes discovery is not available; use DISCOVERY_CLASS_NAME static or labkit",
+}
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    value = env.get(key, "").strip().lower()
+    if not value:
+        return default
+    if value in {"1", "true", "yes", "on", "t", "y"}:
+        return True
+    if value in {"0", "false", "no", "off", "f", "n"}:
+        return False
+    raise LabError(f"{key} must be true or false, not {env[key]!r}.")
+
+
+def _logging_settings(merged: Mapping[str, str], cfg: RouterConfig) -> None:
+    import logging
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    debug = _bool(merged, "DEBUG", False)
+    cfg.log_level = merged.get("LOG_LEVEL", "DEBUG" if debug else "INFO").strip().upper()
+    if not isinstance(logging.getLevelName(cfg.log_level), int):
+        raise LabError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, "
+                       f"not {cfg.log_level!r}.")
+    cfg.log_path = merged.get("LOG_PATH", "").strip()
+    cfg.log_name = merged.get("LOG_NAME", "logfile").strip() or "logfile"
+    cfg.timezone = merged.get("TIMEZONE", "UTC").strip() or "UTC"
+    try:
+        ZoneInfo(cfg.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LabError(f"TIMEZONE {cfg.timezone!r} is not a time zone name "
+                       "(e.g. UTC, Asia/Shanghai).") from None
+    cfg.sql_echo = _bool(merged, "SQL_ECHO", False)
+
+
+def _pool_settings(merged: Mapping[str, str], cfg: RouterConfig) -> None:
+    cfg.pool_size = max(1, _int(merged, "SQLALCHEMY_POOL_SIZE", cfg.pool_size))
+    cfg.max_overflow = max(0, _int(merged, "SQLALCHEMY_MAX_OVERFLOW", cfg.max_overflow))
+    cfg.pool_recycle = max(0.0, _float(merged, "SQLALCHEMY_POOL_RECYCLE", cfg.pool_recycle))
+    cfg.pool_timeout = max(0.1, _float(merged, "SQLALCHEMY_POOL_TIMEOUT", cfg.pool_timeout))
+    cfg.pool_pre_ping = _bool(merged, "SQLALCHEMY_POOL_PRE_PING", cfg.pool_pre_ping)
 
 
 def load(env: Mapping[str, str] | None = None,
@@ -178,4 +255,16 @@ def load(env: Mapping[str, str] | None = None,
         raise LabError("SQLALCHEMY_DATABASE_URI is not set; give the metadata MySQL as "
                        "mysql+pymysql://user:pass@host:port/milvus.")
     cfg.db = parse_sqlalchemy_uri(uri)
+    for key, why in _UNSUPPORTED.items():
+        if merged.get(key, "").strip():
+            raise LabError(f"{key} is set, but {why}; unset it.")
+    router_class = merged.get("ROUTER_CLASS_NAME", "FileBasedHashRingRouter").strip()
+    if router_class != "FileBasedHashRingRouter":
+        raise LabError(f"ROUTER_CLASS_NAME {router_class!r} is not available; the router implements "
+                       "Mishards's FileBasedHashRingRouter only.")
+    _logging_settings(merged, cfg)
+    _pool_settings(merged, cfg)
+    cfg.pushgateway = merged.get("PUSHGATEWAY", "").strip()
+    if cfg.pushgateway:
+        cfg.pushgateway = parse_host(cfg.pushgateway, 9091)
     return cfg

@@ -1,14 +1,20 @@
-"""What the router reads from the Milvus metadata (MySQL): a collection's searchable files.
+"""What the router reads from the Milvus metadata (MySQL, or sqlite): a collection's searchable files.
 
 Every search reads the meta, so a segment flushed a moment ago is searched: either the whole
 file list, or one ``fingerprint`` row that tells whether the list read last time is still
 exact (see ``rowhash``). One pymysql connection per worker thread, in autocommit so each read
-sees the latest committed rows.
+sees the latest committed rows; at most ``pool_size + max_overflow`` of them query at once, each is
+reopened after ``pool_recycle`` seconds and pinged first with ``pre_ping`` (Mishards's SQLAlchemy
+pool settings). On sqlite (a single node's ``<storage.path>/db/meta.sqlite``, read-only) the
+fingerprint is computed from the rows in Python; ``echo`` logs every query (Mishards's SQL_ECHO).
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -49,32 +55,64 @@ _FILES_SQL = f"SELECT {', '.join(_FILES_COLUMNS)} {_FILES_FROM}"
 _FINGERPRINT_SQL = f"SELECT {rowhash.select_sql(_FILES_COLUMNS)} {_FILES_FROM}"
 
 
+log = logging.getLogger("labkit.router.sql")
+
+
 class MetaReader:
     """Reads Tables/TableFiles for the router; thread safe (a connection per thread)."""
 
-    def __init__(self, db: dict) -> None:
+    def __init__(self, db: dict, echo: bool = False, pool_size: int = 100, max_overflow: int = 0,
+                 pool_recycle: float = 0.0, pool_timeout: float = 30.0, pre_ping: bool = False) -> None:
         self.db = dict(db)
+        self.sqlite_path: str | None = self.db.pop("sqlite", None)
+        self.echo = echo
+        self.pool_recycle, self.pool_timeout, self.pre_ping = pool_recycle, pool_timeout, pre_ping
+        self.pool_limit = pool_size + max_overflow
+        self._slots = threading.BoundedSemaphore(self.pool_limit)
         self._local = threading.local()
 
-    def _conn(self) -> pymysql.connections.Connection:
+    def _conn(self):  # noqa: ANN202 - a pymysql or sqlite3 connection
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self.pool_recycle and time.monotonic() - self._local.born > self.pool_recycle:
+            self.close()
+            conn = None
+        if conn is not None and self.pre_ping and self.sqlite_path is None:
+            conn.ping(reconnect=True)
         if conn is None:
-            conn = pymysql.connect(autocommit=True, connect_timeout=5, read_timeout=30, **self.db)
-            self._local.conn = conn
+            if self.sqlite_path is not None:
+                conn = sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, check_same_thread=False,
+                                       timeout=self.pool_timeout, isolation_level=None)
+            else:
+                conn = pymysql.connect(autocommit=True, connect_timeout=max(1, int(self.pool_timeout)),
+                                       read_timeout=30, **self.db)
+            self._local.conn, self._local.born = conn, time.monotonic()
         return conn
 
     def _query(self, sql: str, args: Sequence) -> list[tuple]:
-        for attempt in (0, 1):
-            try:
-                with self._conn().cursor() as cur:
-                    cur.execute(sql, args)
-                    return list(cur.fetchall())
-            except pymysql.err.OperationalError:
-                # a dropped connection (server restart, idle timeout): reconnect once
-                self.close()
-                if attempt:
-                    raise
-        return []
+        if self.sqlite_path is not None:
+            sql = sql.replace("%s", "?")
+        if self.echo:
+            log.info("%s %s", sql, list(args))
+        if not self._slots.acquire(timeout=self.pool_timeout):
+            raise TimeoutError(f"no metadata connection free after {self.pool_timeout:g} s "
+                               f"(SQLALCHEMY_POOL_SIZE + SQLALCHEMY_MAX_OVERFLOW = {self.pool_limit})")
+        try:
+            for attempt in (0, 1):
+                try:
+                    cur = self._conn().cursor()
+                    try:
+                        cur.execute(sql, args)
+                        return list(cur.fetchall())
+                    finally:
+                        cur.close()
+                except (pymysql.err.OperationalError, sqlite3.OperationalError):
+                    # a dropped connection (server restart, idle timeout): reconnect once
+                    self.close()
+                    if attempt:
+                        raise
+            return []
+        finally:
+            self._slots.release()
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -106,6 +144,8 @@ class MetaReader:
 
     def fingerprint(self, name: str) -> rowhash.Fingerprint:
         """What ``collection_files(name).fingerprint`` would be now, in one single-row query."""
+        if self.sqlite_path is not None:  # no MD5 in sqlite: the same sum from the rows themselves
+            return rowhash.of_rows(self._query(_FILES_SQL, (name, name)))
         rows = self._query(_FINGERPRINT_SQL, (name, name))
         return rowhash.of_result(rows[0]) if rows else (0, 0)
 

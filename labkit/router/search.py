@@ -153,7 +153,7 @@ class SearchRouter:
         self._lock = threading.Lock()
         self._seen: dict[str, dict[int, int]] = {}  # node -> file id -> updated_time it last searched
         self._files: dict[SearchKey, CollectionFiles] = {}  # the file list of the last search per key
-        # seconds per stage of each routed Search (conn_stats "timings"): parse, list (the kept file
+        # seconds per stage of each routed Search (labkit_topology "timings"): parse, list (the kept file
         # list, or reading it), nodes (SearchInFiles on the read nodes), merge (top-k and reply),
         # check (waiting for the fingerprint query that confirms the kept list)
         self.timings = StageTimes()
@@ -349,7 +349,7 @@ class SearchRouter:
                     search_param: bytes, submitted: float | None = None) -> NodeAnswer:
         """One read node's SearchInFiles over ``fids``, after reloading the files it saw older.
 
-        Timed as kind ``SearchInFiles call`` (conn_stats timings): ``handoff`` from ``submitted``
+        Timed as kind ``SearchInFiles call`` (labkit_topology timings): ``handoff`` from ``submitted``
         (a pool thread's start delay), ``call`` the RPC as seen from here (the node's own stages are
         in its ``labkit_stats``; the rest is gRPC and scheduling).
         """

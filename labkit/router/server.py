@@ -72,21 +72,55 @@ def error_reply(method: str, code: int, reason: str) -> bytes:
 
 
 class NodeClient:
-    """One reused channel per node; raw-bytes callables per method."""
+    """One reused channel per node; raw-bytes callables per method, each call counted and timed."""
 
     def __init__(self, addr: str) -> None:
         self.addr = addr
         self.channel = grpc.insecure_channel(addr, options=CHANNEL_OPTIONS)
         self._calls: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.called_times = 0
+        self.total_time = 0.0  # seconds, summed over finished calls
 
     def method(self, name: str) -> Any:
         call = self._calls.get(name)
         if call is None:
-            call = self._calls[name] = self.channel.unary_unary(PREFIX + name)
+            call = self._calls[name] = _Timed(self.channel.unary_unary(PREFIX + name), self._record)
         return call
+
+    def _record(self, seconds: float) -> None:
+        with self._lock:
+            self.called_times += 1
+            self.total_time += seconds
+
+    def stats(self) -> dict:
+        """pymilvus 1.x's pool ``stats()`` shape, which Mishards's conn_stats reports per node."""
+        with self._lock:
+            conns = {str(id(self.channel)): {"total_time": self.total_time, "called_times": self.called_times}}
+            return {"connections": conns, "max-time": self.total_time, "num": 1 if self.called_times else 0}
 
     def close(self) -> None:
         self.channel.close()
+
+
+class _Timed:
+    """A gRPC unary callable whose calls (direct or ``future``) report their duration."""
+
+    def __init__(self, call: Any, record: Callable[[float], None]) -> None:
+        self._call, self._record = call, record
+
+    def __call__(self, request: bytes, **kw: Any) -> bytes:
+        started = time.perf_counter()
+        try:
+            return self._call(request, **kw)
+        finally:
+            self._record(time.perf_counter() - started)
+
+    def future(self, request: bytes, **kw: Any) -> Any:
+        started = time.perf_counter()
+        fut = self._call.future(request, **kw)
+        fut.add_done_callback(lambda _f: self._record(time.perf_counter() - started))
+        return fut
 
 
 class Router:
@@ -95,7 +129,9 @@ class Router:
     def __init__(self, cfg: RouterConfig, meta: MetaReader | None = None) -> None:
         self.cfg = cfg
         self.discovery = Discovery(cfg)
-        self.meta = meta or MetaReader(cfg.db)
+        self.meta = meta or MetaReader(cfg.db, echo=cfg.sql_echo, pool_size=cfg.pool_size,
+                                       max_overflow=cfg.max_overflow, pool_recycle=cfg.pool_recycle,
+                                       pool_timeout=cfg.pool_timeout, pre_ping=cfg.pool_pre_ping)
         self._clients: dict[str, NodeClient] = {}
         self._rings: dict[tuple[str, ...], Ring] = {}
         self._lock = threading.Lock()
@@ -224,7 +260,8 @@ class Router:
                 first = raw
             if status_pb.Status.FromString(raw).error_code:
                 return raw
-        return first or error_reply(name, Code.UNEXPECTED_ERROR, "router: no node answered")
+        # a successful Status serializes to b"": test for None, not falsiness
+        return first if first is not None else error_reply(name, Code.UNEXPECTED_ERROR, "router: no node answered")
 
     # -- search ----------------------------------------------------------------------------
     def search(self, request: bytes, context: Any) -> bytes:
@@ -273,12 +310,18 @@ class Router:
             "by_node": plan,
         }
 
+    def conn_stats(self) -> dict:
+        """Each read node as its own group (Mishards's static discovery), with its call count and time."""
+        return {addr: {addr: self.client(addr).stats()} for addr in self.discovery.live_nodes()}
+
     def cmd(self, request: bytes, context: Any) -> bytes:
         text = pb.Command.FromString(request).cmd.strip()
         verb, _, arg = text.partition(" ")
         arg = arg.strip()
         try:
-            if verb == "conn_stats":
+            if verb == "conn_stats":  # Mishards: {group: {node: pool stats}} of the read nodes
+                return self._string(json.dumps(self.conn_stats(), indent=2))
+            if verb == "labkit_topology":
                 return self._string(json.dumps(self.topology()))
             if verb == "add_node":
                 self.discovery.add(arg)

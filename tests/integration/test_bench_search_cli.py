@@ -26,8 +26,9 @@ def test_search_bench_json_and_cleanup(lab):
 
 def test_search_bench_summary_lines(lab):
     env = {**os.environ, "LABKIT_HOME": str(lab.state.home)}
-    done = subprocess.run([sys.executable, "-m", "labkit", "bench", "search", "--via", "node", "--rows", "2000",
-                           "--ro", "1", "--repeat", "2"], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "labkit", "bench", "search", "--via", "node",
+                           "--rows", "2000", "--ro", "1", "--repeat", "2"],
+                          capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
     assert lines["via"] == "node" and float(lines["node.p50_ms"]) > 0 and "router.p50_ms" not in lines

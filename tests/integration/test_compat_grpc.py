@@ -36,7 +36,8 @@ class TinyServicer(milvus_pb2_grpc.MilvusServiceServicer):
 
     def DescribeCollection(self, request, context):
         return milvus_pb2.CollectionSchema(
-            status=status_pb2.Status(error_code=status_pb2.COLLECTION_NOT_EXISTS, reason="no such collection"))
+            status=status_pb2.Status(error_code=status_pb2.COLLECTION_NOT_EXISTS,
+                                     reason="no such collection"))
 
 
 @pytest.fixture()

@@ -43,8 +43,8 @@ def labkit(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def run(home: Path, out: Path, history: Path, *args: str) -> subprocess.CompletedProcess:
-    return labkit(home, "run", "--size", "ci", "--no-log-output", "--out", str(out), "--history", str(history),
-                  *args)
+    return labkit(home, "run", "--size", "ci", "--no-log-output", "--out", str(out),
+                  "--history", str(history), *args)
 
 
 def test_two_runs_of_00_and_99_compare_clean(home: Path, tmp_path: Path) -> None:
@@ -101,8 +101,8 @@ def test_first_query_without_preload_is_flagged_worse(home: Path, tmp_path: Path
     report = (tmp_path / "lazy" / "report.md").read_text()
     assert worse[0] in report and "params.06.MODE | preload | lazy" in report
 
-    again = labkit(home, "compare", str(tmp_path / "preload"), str(tmp_path / "lazy"), "--history", str(history),
-                   "--rename", "lazy_=preload_", "--json")
+    again = labkit(home, "compare", str(tmp_path / "preload"), str(tmp_path / "lazy"),
+                   "--history", str(history), "--rename", "lazy_=preload_", "--json")
     assert again.returncode == 3
     rows = [r for r in json.loads(again.stdout)["rows"]
             if r["key"].startswith("06.preload_first") and r["kind"] == "latency"]

@@ -41,8 +41,8 @@ def rt(lab):
             started.append(name)
             recs[name] = _start(lab, name, "rw" if name == "rt-rw" else "ro", meta_uri)
         started.append("rt-router")
-        rrec = cluster.start_router(lab, name="rt-router", woserver="rt-rw", hosts=["rt-ro1"], meta_uri=meta_uri,
-                                    search_timeout=5, suspend_seconds=2)
+        rrec = cluster.start_router(lab, name="rt-router", woserver="rt-rw", hosts=["rt-ro1"],
+                                    meta_uri=meta_uri, search_timeout=5, suspend_seconds=2)
         client = cluster.connect(rrec)
         yield {"lab": lab, "nodes": recs, "router": rrec, "client": client, "meta_uri": meta_uri,
                "direct": cluster.connect(recs["rt-rw"])}
@@ -88,7 +88,8 @@ def _check(res, want_ids, want_d):
 
 
 def _fill(client, name, segments, rng):
-    st = client.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1, "metric_type": 1})
+    st = client.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1,
+                                   "metric_type": 1})
     assert st.OK(), st
     datas, idss = [], []
     for _ in range(segments):

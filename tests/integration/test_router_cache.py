@@ -35,8 +35,8 @@ def rc(lab):
         for name in NODES:
             started.append(name)
             used = {int(r["port"]) for r in lab.state.services().values() if r.get("port")}
-            recs[name] = cluster.start_node(lab, name, role="rw" if name == "rc-rw" else "ro", meta_uri=meta_uri,
-                                            port=procs.free_port(None, avoid=used))
+            recs[name] = cluster.start_node(lab, name, role="rw" if name == "rc-rw" else "ro",
+                                            meta_uri=meta_uri, port=procs.free_port(None, avoid=used))
         started.append("rc-router")
         rrec = cluster.start_router(lab, name="rc-router", woserver="rc-rw", hosts=["rc-ro1", "rc-ro2"],
                                     meta_uri=meta_uri, search_timeout=5, suspend_seconds=2)
@@ -105,7 +105,8 @@ def test_mysql_and_python_fingerprints_agree(rc):
                                 "metric_type": 1}).OK()
     meta = MetaReader(parse_sqlalchemy_uri(rc["meta_uri"].replace("mysql://", "mysql+pymysql://", 1)))
     try:
-        assert meta.collection_files(name).fingerprint == meta.fingerprint(name) == (1, meta.fingerprint(name)[1])
+        assert (meta.collection_files(name).fingerprint == meta.fingerprint(name)
+                == (1, meta.fingerprint(name)[1]))
         assert c.create_partition(name, "tag-é✓").OK()  # non-ASCII: same bytes hashed on both sides
         _insert(c, name, np.ones((10, DIM), dtype=np.float32), tag="tag-é✓")
         found = meta.collection_files(name)

@@ -43,7 +43,8 @@ def test_mysql_schema_is_milvus_1_1(pair):
             cur.execute("SELECT global_lsn FROM Environment")
             assert cur.fetchall() == ((0,),)
             cur.execute("DESC Fields")
-            assert [r[0] for r in cur.fetchall()] == ["collection_id", "field_name", "field_type", "field_params"]
+            assert [r[0] for r in cur.fetchall()] == ["collection_id", "field_name", "field_type",
+                                                      "field_params"]
     finally:
         conn.close()
     assert tables["dimension"].startswith("smallint") and tables["index_params"] == "varchar(512)"

@@ -11,6 +11,7 @@ import pytest
 
 from labkit.cli.run import notebooks
 from labkit.lab.state import REPO_ROOT
+from labkit.nb import pairs
 
 NOTEBOOKS = notebooks(REPO_ROOT / "notebooks")
 BIN = Path(sys.executable).parent
@@ -40,7 +41,7 @@ def test_skeleton(path: Path) -> None:
     tagged = {t: c for c in nb.cells for t in c.metadata.get("tags", [])}
     assert "SIZE: str" in tagged["parameters"].source
     assert nb.cells[-1] is tagged["check"] and "record_metrics" in tagged["check"].source
-    assert "check_env()" in next(c for c in nb.cells if c.cell_type == "code").source
+    assert "check_env(" in next(c for c in nb.cells if c.cell_type == "code").source
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -58,14 +59,74 @@ def test_ruff_on_notebooks() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_generated_notebooks_match_their_source() -> None:
-    """00-04 and 99 are written by build_notebooks.py: edit it and re-run it, not the .ipynb alone."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.pop(0)
-    for name, nb in build_notebooks.ALL.items():
-        committed = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
-        assert [c.source for c in committed.cells] == [c.source for c in nb.cells], (
-            f"{name} differs from tests/notebooks/build_notebooks.py; run it to regenerate")
+def test_every_notebook_has_its_text_source() -> None:
+    assert [p.stem for p in pairs.sources()] == [p.stem for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", pairs.sources(), ids=[p.stem for p in pairs.sources()])
+def test_pair_in_sync(path: Path) -> None:
+    """The .ipynb holds exactly the cells of its jupytext source (edit the .py, then `make notebooks`)."""
+    assert pairs.differences(path) == []
+
+
+def test_jupytext_pairs_by_config() -> None:
+    """JupyterLab's jupytext reads notebooks/jupytext.toml and keeps the .py in step on save."""
+    from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
+
+    cfg = load_jupytext_configuration_file(find_jupytext_configuration_file(str(REPO_ROOT / "notebooks")))
+    assert "py:percent" in str(cfg.formats) and "ipynb" in str(cfg.formats)
+
+
+def test_difference_is_reported(tmp_path) -> None:
+    src = tmp_path / "01_x.py"
+    src.write_text("# %% [markdown]\n# # 01 x\n\n# %%\nprint(1)\n")
+    pairs.write_ipynb(src)
+    assert pairs.differences(src) == []
+    src.write_text(src.read_text().replace("print(1)", "print(2)"))
+    assert pairs.differences(src) == ["01_x.ipynb cell 1 differs from 01_x.py"]
+
+
+EXERCISES_MIN = {"01": 2, "02": 2, "03": 2, "04": 2, "05": 1, "06": 1}
+
+
+def _exercises(path: Path) -> list[tuple[str, nbformat.NotebookNode]]:
+    """(exercise text, the cell right after it) for every markdown cell that starts an exercise."""
+    cells = nbformat.read(path, as_version=4).cells
+    return [(c.source, cells[i + 1]) for i, c in enumerate(cells[:-1])
+            if c.cell_type == "markdown" and "### Exercise" in c.source]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_exercises_have_expectations_and_hidden_solutions(path: Path) -> None:
+    """Each exercise says what you should see; its solution is the next cell, collapsed and tagged."""
+    found = _exercises(path)
+    assert len(found) >= EXERCISES_MIN.get(path.name[:2], 0), f"{path.name}: too few exercises"
+    for text, solution in found:
+        assert "What you should see" in text, text[:80]
+        assert solution.cell_type == "code" and "solution" in solution.metadata.get("tags", [])
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, "a solution starts hidden"
+
+
+def test_at_least_nine_exercises() -> None:
+    assert sum(len(_exercises(p)) for p in NOTEBOOKS) >= 9
+
+
+def test_table_of_contents_minutes_match_overview() -> None:
+    """00's table of contents states each notebook's minutes and the total from overview.WORKSHOP_MIN."""
+    import re
+
+    from labkit.nb.overview import WORKSHOP_MIN
+
+    text = nbformat.read(NOTEBOOKS[0], as_version=4).cells[0].source
+    rows = re.findall(r"^\| \[(\d\d) [^|]*\]\([^)]*\) \|.*\| (\d+) min \|$", text, flags=re.M)
+    assert {n: int(m) for n, m in rows} == WORKSHOP_MIN
+    assert f"Total: about {sum(WORKSHOP_MIN.values())} minutes" in text
+
+
+@pytest.mark.parametrize("path", pairs.sources(), ids=[p.stem for p in pairs.sources()])
+def test_no_fixed_claims_about_measured_results(path: Path) -> None:
+    """Summaries of measurements come from the data; an unsourced figure or a fixed comparison word
+    next to numbers that may say otherwise is not allowed in the notebook's text."""
+    text = path.read_text().lower()
+    for phrase in ("0.016-0.032", "0.016 s", "order of magnitude", "orders of magnitude"):
+        assert phrase not in text, f"{path.name}: {phrase!r}"

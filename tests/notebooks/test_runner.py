@@ -57,12 +57,14 @@ def test_failed_run_is_recorded_rendered_and_named(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(run_module, "NOTEBOOKS_DIR", folder)
     out, history = tmp_path / "out", tmp_path / "h.jsonl"
     with pytest.raises(LabError, match=r"Notebook 02_fail.ipynb failed at cell \d+: ValueError: boom"):
-        cli(["--size", "ci", "--out", str(out), "--history", str(history), "--no-log-output", "-p", "01:X", "5"])
+        cli(["--size", "ci", "--out", str(out), "--history", str(history), "--no-log-output",
+             "-p", "01:X", "5"])
     (rec,) = [json.loads(line) for line in history.read_text().splitlines()]
     assert rec["ok"] is False and rec["params"] == {"01": {"X": 5}}
     assert rec["metrics"] == {"01": {"x": 5, "q_s": [0.1, 0.2, 0.1], "new_thing": {"count": 2}}}
     assert [n["ok"] for n in rec["notebooks"]] == [True, False]
     index = (out / "html" / "index.html").read_text()
-    assert 'href="01_ok.html"' in index and "FAILED: cell" in index and (out / "html" / "02_fail.html").is_file()
+    assert 'href="01_ok.html"' in index and "FAILED: cell" in index
+    assert (out / "html" / "02_fail.html").is_file()
     assert "FAILED at 02_fail.ipynb" in (out / "report.md").read_text()
     assert "| 01.q_s | latency | 0.1 |" in (out / "report.md").read_text()  # median of the samples

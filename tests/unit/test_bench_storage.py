@@ -26,7 +26,8 @@ def test_published_data_is_labelled_and_complete():
 
 def test_fio_command_follows_the_published_job():
     write = storage_fio.fio_command(storage_fio.Path("/x"), "write", 4, 64)
-    assert {"--rw=write", "--bs=4M", "--size=64M", "--numjobs=4", "--refill_buffers", "--end_fsync=1"} <= set(write)
+    assert {"--rw=write", "--bs=4M", "--size=64M", "--numjobs=4", "--refill_buffers",
+            "--end_fsync=1"} <= set(write)
     read = storage_fio.fio_command(storage_fio.Path("/x"), "read", 1, 64)
     assert "--end_fsync=1" not in read and "--rw=read" in read
 
@@ -77,7 +78,8 @@ def test_ratios_pairs_and_user_paths():
                 "metadata": {"file_create": create}, "throughput": {"write_1": write}}
 
     rows = [t("juicefs-s3", "juicefs", 1000, 200), t("s3fs-s3", "s3fs", 50, 100),
-            t("efs", "user", 200, 100), {"name": "bindfs", "kind": "bindfs", "status": "skipped", "reason": "x"}]
+            t("efs", "user", 200, 100),
+            {"name": "bindfs", "kind": "bindfs", "status": "skipped", "reason": "x"}]
     r = storage.ratios(rows)
     assert r["juicefs-s3/s3fs-s3"] == {"write_1": 2.0, "file_create": 20.0}
     assert r["juicefs-s3/efs"]["file_create"] == 5.0

@@ -24,13 +24,15 @@ def meta(tmp_path):
 def test_schema_has_the_1_1_tables_and_columns(meta, tmp_path):
     conn = sqlite3.connect(tmp_path / "db" / "meta.sqlite")
     try:
-        cols = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in ("Tables", "TableFiles", "Environment", "Fields")}
+        cols = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
+                for t in ("Tables", "TableFiles", "Environment", "Fields")}
     finally:
         conn.close()
-    assert cols["Tables"] == ["id", "table_id", "state", "dimension", "created_on", "flag", "index_file_size", "engine_type",
-                              "index_params", "metric_type", "owner_table", "partition_tag", "version", "flush_lsn"]
-    assert cols["TableFiles"] == ["id", "table_id", "segment_id", "engine_type", "file_id", "file_type", "file_size",
-                                  "row_count", "updated_time", "created_on", "date", "flush_lsn"]
+    assert cols["Tables"] == ["id", "table_id", "state", "dimension", "created_on", "flag", "index_file_size",
+                              "engine_type", "index_params", "metric_type", "owner_table", "partition_tag",
+                              "version", "flush_lsn"]
+    assert cols["TableFiles"] == ["id", "table_id", "segment_id", "engine_type", "file_id", "file_type",
+                                  "file_size", "row_count", "updated_time", "created_on", "date", "flush_lsn"]
     assert cols["Environment"] == ["global_lsn"]
     assert cols["Fields"] == ["collection_id", "field_name", "field_type", "field_params"]
     meta.create_schema()  # idempotent, one Environment row
@@ -41,7 +43,8 @@ def test_ids_are_microseconds_times_1000_and_unique():
     first = m.ids.take(5)
     assert abs(first // 1000 - m.now_us()) < 10_000_000
     got: list[int] = []
-    threads = [threading.Thread(target=lambda: got.extend(m.ids.take() for _ in range(200))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: got.extend(m.ids.take() for _ in range(200)))
+               for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -54,7 +57,8 @@ def test_tables_and_files(meta):
     with pytest.raises(MilvusError) as err:
         meta.insert_table(table_id="c", dimension=8, index_file_size=1 << 20)
     assert err.value.code == Code.ILLEGAL_COLLECTION_NAME
-    meta.insert_table(table_id="999", dimension=8, index_file_size=1 << 20, owner_table="c", partition_tag="p")
+    meta.insert_table(table_id="999", dimension=8, index_file_size=1 << 20, owner_table="c",
+                      partition_tag="p")
     assert [r["table_id"] for r in meta.collections()] == ["c"]
     assert [r["partition_tag"] for r in meta.partitions("c")] == ["p"]
     row = meta.table("c")

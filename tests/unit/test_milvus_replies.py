@@ -32,13 +32,14 @@ def test_merging_node_replies_equals_searching_everything(ip):
     assert np.allclose(got_d, want_d, rtol=1e-5)
 
 
-def test_encoding_pads_with_float_max_and_empty_is_row_num_0():
+def test_encoding_pads_with_float_max_and_no_file_is_row_num_0():
     ids = np.array([[5, 7, -1], [9, -1, -1]])
     dist = np.array([[0.1, 0.2, np.inf], [0.3, np.inf, np.inf]], dtype=np.float32)
     res = replies.topk_result(dist, ids)
     assert res.row_num == 2 and list(res.ids) == [5, 7, -1, 9, -1, -1]
     assert np.isfinite(np.array(res.distances)).all()
-    assert replies.topk_result(np.full((2, 3), np.inf), np.full((2, 3), -1)).row_num == 0
+    # files searched, every row deleted: nq rows of padding (1.1); no file searched: 0 rows
+    assert replies.topk_result(np.full((2, 3), np.inf), np.full((2, 3), -1)).row_num == 2
     assert replies.topk_result(np.zeros((3, 0)), np.zeros((3, 0))).row_num == 0
 
 

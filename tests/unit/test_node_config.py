@@ -54,7 +54,7 @@ def test_parse_real_shape():
     assert s.storage_path == "/root/jfs/milvus" and s.auto_flush_interval == 2.0
     assert s.cache_size == 2 << 30 and s.insert_buffer_size == 512 << 20 and s.wal_buffer_size == 128 << 20
     assert s.meta_uri.startswith("mysql://") and s.preload is False
-    assert cfg.get("network", "http.enable") is False
+    assert cfg.http_enabled is False and cfg.get("network", "http.enable") == "false"
 
 
 def test_single_node_is_rw_even_if_role_ro():
@@ -70,7 +70,8 @@ def test_bad_values_are_plain_errors(bad):
 
 
 def test_render_round_trip_and_rw_ro_differ_only_in_role():
-    kw = dict(meta_uri="mysql://u:p@127.0.0.1:3306/milvus", storage_path="/jfs/milvus", wal_path="/w", port=19531)
+    kw = dict(meta_uri="mysql://u:p@127.0.0.1:3306/milvus", storage_path="/jfs/milvus", wal_path="/w",
+              port=19531)
     rw, ro = render_server_config(role="rw", **kw), render_server_config(role="ro", **kw)
     diff = [(a, b) for a, b in zip(rw.splitlines(), ro.splitlines(), strict=True) if a != b]
     assert diff == [("  role: rw", "  role: ro")]
@@ -96,3 +97,50 @@ def test_get_set_config():
     with pytest.raises(MilvusError):
         cfg.cli("set_config cache.cache_size lots")
     assert cfg.cli("get_config cache.cache_size") == "1GB"
+
+
+def test_cluster_section_without_enable_is_a_cluster_as_in_1_1():
+    assert NodeConfig.from_yaml("cluster:\n  role: ro\n").role == "ro"
+    assert NodeConfig.from_yaml("version: 0.5\n").cluster is True  # Config.cpp's default "true"
+
+
+@pytest.mark.parametrize(("value", "size"), [("4GB", 4 << 30), ("2g", 2 << 30), ("512m", 512 << 20),
+                                              ("64k", 64 << 10), ("1024", 1024), ("10b", 10)])
+def test_sizes_follow_1_1_parse_bytes(value, size):
+    assert parse_size(value) == size
+
+
+@pytest.mark.parametrize("value", ["1TB", "lots", "1.5GB"])
+def test_sizes_1_1_refuses(value):
+    with pytest.raises(ValueError):
+        parse_size(value)
+
+
+def test_set_config_persists_into_the_file_and_keeps_the_original(tmp_path):
+    path = tmp_path / "server_config.yaml"
+    path.write_text(render_server_config())
+    cfg = NodeConfig.load(path)
+    seen = []
+    cfg.on_change("cache.cache_size", lambda s, k, v: seen.append(v))
+    assert cfg.cli("set_config cache.cache_size 2GB") == "" and seen == ["2GB"]
+    assert "restart" in cfg.cli("set_config general.timezone UTC-5:30") and cfg.restart_required
+    assert cfg.cli("set_config cache.preload_collection *") == ""
+    saved = yaml.safe_load(path.read_text())
+    assert saved["cache"]["cache_size"] == "2GB" and saved["general"]["timezone"] == "UTC-5:30"
+    assert saved["cache"]["preload_collection"] == "*"
+    original = yaml.safe_load(path.with_name("server_config.yaml.ori").read_text())
+    assert original["cache"]["cache_size"] == "4GB"
+    assert "# labkit extension" in path.read_text()  # comments kept
+    assert NodeConfig.load(path).to_settings().cache_size == 2 << 30
+
+
+def test_a_callback_can_refuse_and_nothing_changes(tmp_path):
+    cfg = NodeConfig.from_yaml(render_server_config())
+
+    def refuse(section, key, value):
+        raise MilvusError(Code.UNEXPECTED_ERROR, "no")
+
+    cfg.on_change("cache.insert_buffer_size", refuse)
+    with pytest.raises(MilvusError):
+        cfg.cli("set_config cache.insert_buffer_size 2GB")
+    assert cfg.get("cache", "insert_buffer_size") == "1GB"

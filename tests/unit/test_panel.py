@@ -35,7 +35,8 @@ def test_node_rows_rw_first_and_only_nodes() -> None:
 
 def test_segment_rows_counts_zero_for_idle_nodes() -> None:
     rows = panel.segment_rows({1: "ro1", 2: "ro1", 3: "ro2"}, ["rw", "ro1", "ro2"])
-    assert rows == [{"node": "rw", "segments": 0}, {"node": "ro1", "segments": 2}, {"node": "ro2", "segments": 1}]
+    assert rows == [{"node": "rw", "segments": 0}, {"node": "ro1", "segments": 2},
+                    {"node": "ro2", "segments": 1}]
 
 
 def test_panel_text_has_every_section() -> None:

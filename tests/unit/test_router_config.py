@@ -33,11 +33,21 @@ def test_env_file_and_environment_wins(tmp_path):
 @pytest.mark.parametrize("env, words", [
     ({"SQLALCHEMY_DATABASE_URI": URI}, "WOSERVER"),
     ({"WOSERVER": "tcp://h:1"}, "SQLALCHEMY_DATABASE_URI"),
-    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": "sqlite:///x"}, r"mysql\+pymysql"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": "postgresql://u@h/x"}, r"mysql\+pymysql"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": "sqlite://"}, "needs a file"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "TIMEZONE": "Mars/Base"}, "TIMEZONE"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "SQL_ECHO": "maybe"}, "SQL_ECHO"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "TRACER_CLASS_NAME": "jaeger"}, "tracing"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "ROUTER_CLASS_NAME": "Mine"},
+     "FileBasedHashRing"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "SQLALCHEMY_POOL_SIZE": "ten"}, "POOL_SIZE"),
     ({"WOSERVER": "http://h:1", "SQLALCHEMY_DATABASE_URI": URI}, "tcp://host:port"),
     ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "MAX_RETRY": "x"}, "MAX_RETRY"),
-    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "DISCOVERY_STATIC_HOSTS": "h:99999"}, "host:port"),
-    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "DISCOVERY_CLASS_NAME": "kubernetes"}, "static"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "DISCOVERY_STATIC_HOSTS": "h:99999"},
+     "host:port"),
+    ({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI": URI, "DISCOVERY_CLASS_NAME": "kubernetes"},
+     "static"),
 ])
 def test_bad_settings_are_one_clear_error(env, words):
     with pytest.raises(LabError, match=words):
@@ -69,3 +79,16 @@ def test_hosts_file_is_reread_when_it_changes(tmp_path):
     assert d.read_nodes() == ["127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"]
     assert d.live_nodes() == ["127.0.0.1:3", "127.0.0.1:4"]
     assert d.suspended() == ["127.0.0.1:2"]
+
+
+def test_mishards_settings_are_read():
+    cfg = config.load({"WOSERVER": "tcp://h:1", "SQLALCHEMY_DATABASE_URI":
+                       "sqlite:////tmp/milvus/db/meta.sqlite?check_same_thread=False", "DEBUG": "True",
+                       "LOG_PATH": "/tmp/m", "LOG_NAME": "router", "TIMEZONE": "Asia/Shanghai",
+                       "SQL_ECHO": "true", "SQLALCHEMY_POOL_SIZE": "4", "SQLALCHEMY_MAX_OVERFLOW": "2",
+                       "SQLALCHEMY_POOL_RECYCLE": "5", "SERVER_BIND": "0.0.0.0"})
+    assert cfg.db == {"sqlite": "/tmp/milvus/db/meta.sqlite"}
+    assert (cfg.log_level, cfg.log_path, cfg.log_name, cfg.timezone) == ("DEBUG", "/tmp/m", "router",
+                                                                         "Asia/Shanghai")
+    assert cfg.sql_echo and (cfg.pool_size, cfg.max_overflow, cfg.pool_recycle) == (4, 2, 5.0)
+    assert cfg.server_bind == "0.0.0.0"

@@ -11,7 +11,7 @@ from labkit.errors import LabError
 from labkit.lab.api import Lab, _order
 from labkit.lab.services import juicefs as jfs
 from labkit.lab.services.base import ServiceStatus, backends, get_service
-from labkit.lab.services.docker_backend import render
+from labkit.lab.services.containers import render
 from labkit.lab.services.mysql import meta_uri, sqlalchemy_uri
 from labkit.lab.services.objectstore import azure_commands
 from labkit.lab.services.redis import redis_conf
@@ -37,13 +37,14 @@ def test_registry_knows_both_backends_and_refuses_others(tmp_path: Path) -> None
         get_service("mysql", "k8s", LabState(tmp_path))
 
 
-def test_docker_commands_are_exact_and_never_carry_passwords(tmp_path: Path) -> None:
+def test_docker_commands_are_exact_and_never_carry_passwords(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LABKIT_IMAGES", raising=False)  # the default set: the article's real images
     st = LabState(tmp_path)
     svc = get_service("mysql", "docker", st, "mysql", port=None)
     (line,) = svc.commands()
     assert "docker run -d --name labkit-" in line and " mysql:5.7 " in line
-    assert "-e MYSQL_ROOT_PASSWORD -e MYSQL_PASSWORD" in line and "MYSQL_ROOT_PASSWORD=****" in line
-    assert "-p 127.0.0.1:" in line and ":3306" in line
+    assert "-e MYSQL_PASSWORD -e MYSQL_ROOT_PASSWORD" in line and "MYSQL_ROOT_PASSWORD=****" in line
+    assert "--network host" in line and "--bind-address=127.0.0.1" in line and "--port=" in line
     for secret in st.secret_values():
         assert secret not in line
     (redis_line,) = get_service("redis", "docker", st, "redis").commands()
@@ -93,3 +94,15 @@ def test_status_table() -> None:
     lines = table(rows).splitlines()
     assert lines[0].split() == ["SERVICE", "KIND", "BACKEND", "ADDRESS", "PID", "HEALTH"]
     assert "ok (accepting logins)" in lines[1] and "DOWN (not mounted)" in lines[2] and " - " in lines[2]
+
+
+def test_node_cache_defaults_fit_small_machines(monkeypatch):
+    from labkit.lab.services import node as node_service
+    from labkit.node import config_rules
+
+    monkeypatch.setattr(config_rules, "total_memory", lambda: 2 << 30)  # a Binder-sized container
+    cache, buffer = node_service.default_sizes()
+    assert (cache, buffer) == ("512MB", "256MB")
+    config_rules.check("cache", "cache_size", cache, {"cache": {"insert_buffer_size": buffer}})  # 1.1 accepts
+    monkeypatch.setattr(config_rules, "total_memory", lambda: 24 << 30)
+    assert node_service.default_sizes() == ("4GB", "1GB")

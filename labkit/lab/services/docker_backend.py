@@ -1,62 +1,47 @@
-"""The ``docker`` backend: the same services from real images (mysql:5.7 as in the original tutorial).
+"""The ``docker`` backend of the storage services: MySQL, Redis and the S3 emulator in containers.
 
-Passwords never go on the ``docker run`` command line: they are passed as ``-e NAME``
-(the value comes from the environment of the docker CLI) or inside a mounted
-config file. Without a reachable engine the commands can still be rendered
-(``commands()``, ``labkit up --backend docker --dry-run``) next to the article's.
+Images come from ``labkit.lab.images`` (the real set, mysql:5.7 as in the article, or the local
+set built here). Containers use host networking, so each server binds 127.0.0.1 on the lab's
+chosen port; data lives in bind-mounted folders under ``<lab home>/docker/<service>``.
+Passwords travel in the container environment, never on a command line; ``commands()`` (the dry
+run) shows them as ``-e NAME``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shlex
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.lab import procs
-from labkit.lab.services import binaries
+from labkit.lab import engine as engines
+from labkit.lab import images, procs
+from labkit.lab.services import containers
 from labkit.lab.services.base import ServiceStatus, register
+from labkit.lab.services.containers import RunSpec, render
 from labkit.lab.services.mysql import ARTICLE_PORT, DATABASE, USER, MySQLBase
 from labkit.lab.services.objectstore import BUCKET, ObjectStoreBase
-from labkit.lab.services.ports import choose_port
+from labkit.lab.services.ports import choose_port, start_on_free_port
 from labkit.lab.services.redis import DEFAULT_PORT, RedisBase, redis_conf
 
-IMAGES = {"mysql": "mysql:5.7", "redis": "redis:7.0", "s3": "motoserver/moto:latest"}
+S3_IMAGE = "motoserver/moto:latest"
+
+__all__ = ["DockerMixin", "engine_available", "render"]
 
 
 def engine_available() -> tuple[bool, str]:
-    """Whether a Docker engine answers (the CLI alone is not enough)."""
-    docker = binaries.which(["docker"])
-    if not docker:
-        return False, "the docker CLI is not installed"
-    try:
-        proc = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                              text=True, timeout=10, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return False, "the Docker engine did not answer within 10 s"
-    if proc.returncode != 0:
-        return False, "no Docker engine is reachable (is the daemon running?)"
-    return True, f"Docker engine {proc.stdout.strip()}"
-
-
-def render(argv: list[str], env_names: list[str]) -> str:
-    """A shell line for ``argv``; secret env values shown as ****."""
-    prefix = " ".join(f"{name}=****" for name in env_names)
-    return (prefix + " " if prefix else "") + shlex.join(argv)
+    """Whether the docker backend can run (an engine answers, or labkit may start its own)."""
+    return engines.available()
 
 
 class DockerMixin:
-    """Container lifecycle shared by the docker services. Needs ``kind``, ``state``, ``name``."""
+    """Container lifecycle shared by the docker services. Needs ``kind``, ``state``, ``name``, ``healthy``."""
 
-    container_port: int
     default_port: int | None
+    ready_timeout: float = 120.0
 
     def container(self) -> str:
-        tag = hashlib.sha256(str(self.state.home).encode()).hexdigest()[:8]  # type: ignore[attr-defined]
-        return f"labkit-{tag}-{self.name}"  # type: ignore[attr-defined]
+        return containers.container_name(self.state.home, self.name)  # type: ignore[attr-defined]
 
     @property
     def data_dir(self) -> Path:
@@ -66,91 +51,102 @@ class DockerMixin:
         return choose_port(self.kind, self.options.get("port"), self.record.get("port"),  # type: ignore[attr-defined]
                            self.default_port)
 
-    def run_argv(self, port: int) -> tuple[list[str], dict[str, str]]:
+    def spec(self, port: int) -> RunSpec:
         raise NotImplementedError
 
     def commands(self) -> list[str]:
-        argv, env = self.run_argv(self.record.get("port") or self.port())  # type: ignore[attr-defined]
-        return [render(argv, sorted(env))]
-
-    def _docker(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300):
-        import os
-
-        return subprocess.run([binaries.require(["docker"], "The docker backend"), *args], capture_output=True,
-                              text=True, timeout=timeout, env={**os.environ, **(env or {})},
-                              stdin=subprocess.DEVNULL)
-
-    def running(self) -> bool:
-        if not engine_available()[0]:
-            return False
-        proc = self._docker("inspect", "-f", "{{.State.Running}}", self.container(), timeout=30)
-        return proc.returncode == 0 and proc.stdout.strip() == "true"
+        return [containers.docker_run_line(self.spec(self.record.get("port") or self.port()),  # type: ignore[attr-defined]
+                                           self.container())]
 
     def preflight(self) -> None:
-        ok, why = engine_available()
+        ok, why = engines.available()
         if not ok:
             raise LabError(f"The docker backend cannot start {self.kind}: {why}; "  # type: ignore[attr-defined]
                            "`labkit up --backend docker --dry-run` prints the commands it would run.")
 
-    def before_start(self) -> None:
+    def before_start(self, port: int) -> None:
         """Files the container mounts (written only for a real start, never for a dry run)."""
+
+    def _box(self):
+        eng = engines.find()
+        return containers.get(eng.client(), self.container()) if eng else None
+
+    def running(self) -> bool:
+        box = self._box()
+        return box is not None and containers.state(box)["running"]
 
     def ensure(self) -> dict[str, Any]:
         self.preflight()
         if self.running() and self.healthy():  # type: ignore[attr-defined]
             return self.record  # type: ignore[attr-defined]
-        self._docker("rm", "-f", self.container(), timeout=60)
-        port = self.port()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.before_start()
-        argv, env = self.run_argv(port)
-        proc = self._docker(*argv[1:], env=env)
-        if proc.returncode != 0:
-            raise LabError(f"`docker run` for {self.kind} failed: "  # type: ignore[attr-defined]
-                           f"{self.state.mask(proc.stderr.strip()[-300:])}")  # type: ignore[attr-defined]
-        rec = self.state.record(self.name, kind=self.kind, backend="docker", pid=None,  # type: ignore[attr-defined]
-                                host="127.0.0.1", port=port, container=self.container(), stopped=False)
-        procs.wait_until(self.healthy, 120, f"{self.kind} container {self.container()}")  # type: ignore[attr-defined]
+        rec = self.record  # type: ignore[attr-defined]
+        rec = start_on_free_port(f"{self.kind} container", self.options.get("port"),  # type: ignore[attr-defined]
+                                 rec.get("port"), self.default_port, self._start)
         self.after_start()
+        return rec
+
+    def _start(self, port: int) -> dict[str, Any]:
+        client = engines.ensure().client()
+        containers.remove(client, self.container())
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.before_start(port)
+        spec = self.spec(port)
+        images.require(spec.image)
+        box = containers.run(client, spec, self.container(), self.state.home, self.name)  # type: ignore[attr-defined]
+        rec = self.state.record(self.name, kind=self.kind, backend="docker",  # type: ignore[attr-defined]
+                                pid=containers.state(box)["pid"], host="127.0.0.1", port=port,
+                                container=self.container(), container_id=box.id, image=spec.image, stopped=False)
+        try:
+            containers.wait_ready(box, self.healthy, self.ready_timeout,  # type: ignore[attr-defined]
+                                  f"The {self.kind} container {self.container()}")  # type: ignore[attr-defined]
+        except LabError:
+            containers.remove(client, self.container())
+            raise
         return rec
 
     def after_start(self) -> None:
         pass
 
     def stop(self, purge: bool = False) -> None:
-        if engine_available()[0]:
-            self._docker("rm", "-f", self.container(), timeout=120)
+        eng = engines.find()
+        if eng is not None:
+            containers.remove(eng.client(), self.container())
         if purge:
             self.state.forget(self.name)  # type: ignore[attr-defined]
             if self.data_dir.exists():
                 shutil.rmtree(self.data_dir)
-        else:
+        elif self.record:  # type: ignore[attr-defined]
             self.state.record(self.name, pid=None, stopped=True)  # type: ignore[attr-defined]
 
     def status(self) -> ServiceStatus:
         rec = self.record  # type: ignore[attr-defined]
-        running = self.running()
-        ok = running and self.healthy()  # type: ignore[attr-defined]
-        detail = f"container {self.container()}" + ("" if running else " not running")
+        box = self._box()
+        st = containers.state(box) if box is not None else {"running": False}
+        ok = st["running"] and self.healthy()  # type: ignore[attr-defined]
+        if box is None:
+            detail = "no container" + (" (stopped, data kept)" if rec.get("stopped") else "")
+        else:
+            detail = (f"container {self.container()}, {rec.get('image', '?')}, docker health {st['health']}"
+                      + ("" if st["running"] else f", exited {st['exit_code']}"))
         return ServiceStatus(self.name, self.kind, "docker",  # type: ignore[attr-defined]
-                             f"127.0.0.1:{rec.get('port', '?')}", None, ok, detail)
+                             f"127.0.0.1:{rec.get('port', '?')}", st.get("pid") if st["running"] else None, ok,
+                             detail)
 
 
 @register
 class DockerMySQL(DockerMixin, MySQLBase):
     backend = "docker"
-    container_port = 3306
     default_port = ARTICLE_PORT
 
-    def run_argv(self, port: int) -> tuple[list[str], dict[str, str]]:
-        env = {"MYSQL_ROOT_PASSWORD": self.root_password(), "MYSQL_PASSWORD": self.password()}
-        argv = ["docker", "run", "-d", "--name", self.container(), "-p", f"127.0.0.1:{port}:3306",
-                "-e", "MYSQL_ROOT_PASSWORD", "-e", "MYSQL_PASSWORD",
-                "-e", f"MYSQL_DATABASE={DATABASE}", "-e", f"MYSQL_USER={USER}",
-                "-v", f"{self.data_dir}:/var/lib/mysql", IMAGES["mysql"],
-                "--innodb-buffer-pool-size=64M", "--performance-schema=OFF",
-                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"]
-        return argv, env
+    def spec(self, port: int) -> RunSpec:
+        return RunSpec(
+            image=images.image_for("mysql"),
+            command=[f"--port={port}", "--bind-address=127.0.0.1", "--innodb-buffer-pool-size=64M",
+                     "--performance-schema=OFF", "--character-set-server=utf8mb4",
+                     "--collation-server=utf8mb4_general_ci", "--max-connections=200"],
+            env={"MYSQL_DATABASE": DATABASE, "MYSQL_USER": USER},
+            secret_env={"MYSQL_ROOT_PASSWORD": self.root_password(), "MYSQL_PASSWORD": self.password()},
+            binds={str(self.data_dir): "/var/lib/mysql"}, health_port=port)
 
     def _admin(self):
         import pymysql
@@ -158,29 +154,36 @@ class DockerMySQL(DockerMixin, MySQLBase):
         return pymysql.connect(host="127.0.0.1", port=int(self.record["port"]), user="root",
                                password=self.root_password(), autocommit=True, connect_timeout=5)
 
+    def create_database(self, name: str) -> dict[str, Any]:
+        # mysql:5.7 makes the user for '%' only; GRANT to 'milvus'@'localhost' needs it to exist
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("CREATE USER IF NOT EXISTS %s@'localhost' IDENTIFIED BY %s", (USER, self.password()))
+        finally:
+            conn.close()
+        return super().create_database(name)
+
 
 @register
 class DockerRedis(DockerMixin, RedisBase):
     backend = "docker"
-    container_port = 6379
     default_port = DEFAULT_PORT
 
     @property
     def conf(self) -> Path:
         return self.state.home / "docker" / "redis.conf"
 
-    def before_start(self) -> None:
+    def before_start(self, port: int) -> None:
         self.conf.parent.mkdir(parents=True, exist_ok=True)
-        # inside the container Redis listens on all interfaces; the host side is published on 127.0.0.1 only
-        self.conf.write_text(redis_conf(6379, self.password(), "/data", {"bind": "0.0.0.0", "protected-mode": "no"}))
+        self.conf.write_text(redis_conf(port, self.password(), "/data"))
         self.conf.chmod(0o600)
 
-    def run_argv(self, port: int) -> tuple[list[str], dict[str, str]]:
-        conf = self.conf
-        argv = ["docker", "run", "-d", "--name", self.container(), "-p", f"127.0.0.1:{port}:6379",
-                "-v", f"{conf}:/usr/local/etc/redis/redis.conf:ro", "-v", f"{self.data_dir}:/data",
-                IMAGES["redis"], "redis-server", "/usr/local/etc/redis/redis.conf"]
-        return argv, {}
+    def spec(self, port: int) -> RunSpec:
+        return RunSpec(image=images.image_for("redis"),
+                       command=["redis-server", "/usr/local/etc/redis/redis.conf"],
+                       binds={str(self.conf): "/usr/local/etc/redis/redis.conf:ro", str(self.data_dir): "/data"},
+                       health_port=port)
 
 
 @register
@@ -188,12 +191,10 @@ class DockerObjectStore(DockerMixin, ObjectStoreBase):
     """``file`` stays a host directory (JuiceFS runs on the host); ``s3`` runs moto's image."""
 
     backend = "docker"
-    container_port = 5000
     default_port = None
 
-    def run_argv(self, port: int) -> tuple[list[str], dict[str, str]]:
-        return (["docker", "run", "-d", "--name", self.container(), "-p", f"127.0.0.1:{port}:5000",
-                 IMAGES["s3"]], {})
+    def spec(self, port: int) -> RunSpec:
+        return RunSpec(image=S3_IMAGE, command=["-H", "127.0.0.1", "-p", str(port)], health_port=port)
 
     def commands(self) -> list[str]:
         if self.store == "file":
@@ -213,6 +214,13 @@ class DockerObjectStore(DockerMixin, ObjectStoreBase):
         rec = super().ensure()
         return self.state.record(self.name, store="s3", storage="s3",
                                  bucket=f"http://127.0.0.1:{rec['port']}/{BUCKET}")
+
+    def status(self) -> ServiceStatus:
+        if self.record.get("storage") == "file":
+            ok = self.healthy()
+            return ServiceStatus(self.name, self.kind, "docker", f"{self.state.home / 'objects'}/", None, ok,
+                                 "file store (host directory)")
+        return super().status()
 
     def healthy(self) -> bool:
         rec = self.record

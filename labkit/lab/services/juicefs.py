@@ -128,7 +128,8 @@ def _meta(state) -> tuple[Service, Service]:
             get_service("objectstore", store_rec["backend"], state, "objectstore"))
 
 
-def _run_juicefs(state, args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+def _run_juicefs(state, args: list[str], env: dict[str, str],
+                 timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([binaries.juicefs(), *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **env}, stdin=subprocess.DEVNULL)
 
@@ -173,7 +174,8 @@ class JuiceFSVolume(_JuiceFSBase):
         """`juicefs status` parsed from its JSON (logs go to stderr)."""
         proc = _run_juicefs(self.state, ["status", self.meta_url()], self.meta_env(), timeout=60)
         if proc.returncode != 0:
-            raise LabError(f"`juicefs status` failed: {self.state.mask(proc.stderr.strip().splitlines()[-1:][0] if proc.stderr.strip() else 'no output')}")
+            last = proc.stderr.strip().splitlines()[-1:][0] if proc.stderr.strip() else "no output"
+            raise LabError(f"`juicefs status` failed: {self.state.mask(last)}")
         try:
             return json.loads(proc.stdout)
         except json.JSONDecodeError:
@@ -292,7 +294,8 @@ class JuiceFSMount(_JuiceFSBase):
         if self.record.get("fuse", True) and self.healthy():
             pids = client_pids(self.mountpoint)
             return self.state.record(self.name, pid=pids[0], pids=pids)
-        force_unmount(self.mountpoint, self.record.get("pids"))  # stale endpoint or orphaned client: clean before remounting
+        # stale endpoint or orphaned client: clean up before remounting
+        force_unmount(self.mountpoint, self.record.get("pids"))
         binaries.juicefs()
         rec = self.record
         port = choose_port("JuiceFS metrics", None, rec.get("metrics_port"), None)
@@ -317,8 +320,8 @@ class JuiceFSMount(_JuiceFSBase):
     def stop(self, purge: bool = False) -> None:
         if mount_fstype(self.mountpoint) is not None and not is_stale(self.mountpoint):
             try:
-                proc = subprocess.run([binaries.juicefs(), "umount", str(self.mountpoint)], capture_output=True,
-                                      text=True, timeout=60, stdin=subprocess.DEVNULL)
+                proc = subprocess.run([binaries.juicefs(), "umount", str(self.mountpoint)],
+                                      capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
                 if proc.returncode != 0:
                     with open(self.base / "juicefs.log", "a") as fh:
                         fh.write(f"labkit: juicefs umount failed ({proc.returncode}): {proc.stderr}\n")
@@ -339,7 +342,8 @@ class JuiceFSMount(_JuiceFSBase):
         pids = client_pids(self.mountpoint)
         mounted = mount_fstype(self.mountpoint) == "fuse.juicefs"
         if is_stale(self.mountpoint) or (mounted and not pids):  # no client serves it any more
-            detail, ok = "STALE mount (client died: transport endpoint is not connected); run `labkit up`", False
+            detail = "STALE mount (client died: transport endpoint is not connected); run `labkit up`"
+            ok = False
         elif not mounted:
             detail, ok = "not mounted", False
         else:

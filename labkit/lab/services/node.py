@@ -1,4 +1,4 @@
-"""Milvus 1.1 lab nodes as lab services: ``local`` (python -m labkit.node) and ``docker`` (dry run).
+"""Milvus 1.1 lab nodes as lab services: ``local`` (python -m labkit.node) and ``docker`` (a container).
 
 A node's files: ``<lab home>/nodes/<name>/conf/server_config.yaml`` (rendered here),
 ``wal/`` and ``logs/`` local, as the article keeps them; its ``storage.path`` is
@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.lab import procs
-from labkit.lab.services import ports
+from labkit.lab import engine as engines
+from labkit.lab import images, procs
+from labkit.lab.services import containers, ports
 from labkit.lab.services.base import Service, ServiceStatus, register
 from labkit.milvus.defaults import DEFAULT_PORT as ROUTER_PORT  # the router's (Mishards') port
 
 FIRST_NODE_PORT = ROUTER_PORT + 1
-DOCKER_IMAGE = "milvusdb/milvus:1.1.1-cpu-d061621-330cc6"
 EXPECT = "labkit.node"
 
 
@@ -74,6 +74,17 @@ def answers_as(host: str, port: int, pid: int) -> bool:
     return node_info(host, port, 1.0).get("pid") == pid
 
 
+def default_sizes() -> tuple[str, str]:
+    """The template's cache 4GB + insert buffer 1GB when they fit this machine's memory, else a quarter and
+    an eighth of it: 1.1 refuses to start when their sum reaches the memory (or cgroup) limit (Binder)."""
+    from labkit.node.config_rules import total_memory
+
+    total = total_memory()
+    if (4 << 30) + (1 << 30) < total:
+        return "4GB", "1GB"
+    return f"{total // 4 >> 20}MB", f"{total // 8 >> 20}MB"
+
+
 class _NodeBase(Service):
     kind = "node"
 
@@ -119,18 +130,46 @@ class _NodeBase(Service):
                 return port
         return procs.free_port(None, avoid=used)
 
-    def render(self, port: int, storage_path: Path, wal_path: Path, logs_path: Path) -> str:
-        from labkit.node.config import render_server_config
+    def render(self, port: int, storage_path: Path, wal_path: Path, logs_path: Path,
+               existing: str | None = None) -> str:
+        """The node's server_config.yaml. With ``existing`` (the file from an earlier start), what an
+        operator changed there (by hand or by set_config) is kept; only what the lab decides (role,
+        addresses, paths, metadata, metrics, and options given explicitly) is written over it."""
+        from labkit.node.config import render_server_config, update_yaml_text
 
         o = self.options
+        metric_port = o.get("metric_port")
+        if existing is not None:
+            lab_keys: dict[str, dict[str, Any]] = {
+                "cluster": {"enable": bool(o.get("cluster", True)), "role": o.get("role", "rw")},
+                "general": {"meta_uri": self._meta_uri()},
+                "network": {"bind.address": o.get("address", "127.0.0.1"), "bind.port": port,
+                            "http.enable": bool(o.get("http_port")), "http.port": o.get("http_port") or 19121},
+                "storage": {"path": str(storage_path)},
+                "wal": {"path": str(wal_path)},
+                "logs": {"path": str(logs_path), "log_to_stdout": True},
+                "metric": {"enable": bool(metric_port), "port": metric_port or 9091},
+            }
+            for opt, (section, key) in {"cache_size": ("cache", "cache_size"),
+                                        "insert_buffer_size": ("cache", "insert_buffer_size"),
+                                        "auto_flush_interval": ("storage", "auto_flush_interval"),
+                                        "preload": ("cache", "preload_new_segments"),
+                                        "preload_poll_interval": ("cache", "preload_poll_interval")}.items():
+                if o.get(opt) is not None:
+                    lab_keys.setdefault(section, {})[key] = o[opt]
+            return update_yaml_text(existing, lab_keys)
         return render_server_config(
             role=o.get("role", "rw"), meta_uri=self._meta_uri(), storage_path=str(storage_path),
             wal_path=str(wal_path), port=port, cluster=bool(o.get("cluster", True)),
             preload=bool(o.get("preload", False)), address=o.get("address", "127.0.0.1"),
-            logs_path=str(logs_path), cache_size=str(o.get("cache_size", "4GB")),
-            insert_buffer_size=str(o.get("insert_buffer_size", "1GB")),
+            logs_path=str(logs_path), cache_size=str(o.get("cache_size") or default_sizes()[0]),
+            insert_buffer_size=str(o.get("insert_buffer_size") or default_sizes()[1]),
             auto_flush_interval=o.get("auto_flush_interval", 1),
-            preload_poll_interval=o.get("preload_poll_interval", 0.01))
+            preload_poll_interval=o.get("preload_poll_interval", 0.01),
+            http_enable=bool(o.get("http_port")), http_port=int(o.get("http_port") or 19121),
+            metric_enable=bool(metric_port), metric_port=int(metric_port or 9091),
+            # the lab also keeps every record in node.log (the process's output), beside logs/milvus-*.log
+            log_to_stdout=True)
 
     def url(self) -> str:
         rec = self.record
@@ -155,6 +194,12 @@ class LocalNode(_NodeBase):
         if rec.get("pid") and procs.alive(rec.get("pid"), EXPECT):
             procs.stop(rec["pid"], expect=EXPECT)  # alive but not answering, or another role: restart
         self.options.setdefault("role", wanted_role)
+        if self.options.get("metrics") and not self.options.get("metric_port"):
+            from labkit.lab.services.base import get_service
+
+            self.options["metric_port"] = get_service("pushgateway", "local", state=self.state).ensure()["port"]
+        if self.options.get("http") and not self.options.get("http_port"):
+            self.options["http_port"] = rec.get("http_port") or procs.free_port(19121)
         p = self._paths()
         storage, mount = self._storage_root()
         storage.mkdir(parents=True, exist_ok=True)
@@ -167,11 +212,13 @@ class LocalNode(_NodeBase):
         return self.state.record(
             self.name, kind=self.kind, backend=self.backend, role=self.options["role"], host=host, port=port,
             pid=pid, config_path=str(p["conf"]), storage_path=str(storage), mount=str(mount) if mount else None,
-            wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)))
+            wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)),
+            http_port=self.options.get("http_port"), metric_port=self.options.get("metric_port"))
 
     def _spawn(self, port: int, storage: Path, p: dict[str, Path]) -> int:
         """Start the node on ``port`` and wait until it (this PID) answers as Milvus 1.1."""
-        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"]))
+        existing = p["conf"].read_text() if p["conf"].exists() else None
+        p["conf"].write_text(self.render(port, storage, p["wal"], p["logs"], existing))
         pid = procs.spawn([sys.executable, "-m", "labkit.node", "--config", str(p["conf"])], log=p["log"])
         try:
             procs.wait_until(lambda: answers_as("127.0.0.1", port, pid), timeout=60,
@@ -203,36 +250,100 @@ class LocalNode(_NodeBase):
 
 @register
 class DockerNode(_NodeBase):
-    """The real image, as the article runs it; here a dry run: renders the config and the command."""
+    """The node in a container, with the article's ``-v`` lines and host networking.
+
+    The host's JuiceFS mount (``lab.mount(name)``) is bind-mounted at ``/var/lib/milvus/db``, and
+    ``conf/``, ``logs/`` and ``wal/`` come from ``<lab home>/nodes/<name>/``. The image is the real
+    ``milvusdb/milvus`` one or labkit's local ``labkit/lab`` (``LABKIT_IMAGES``); both read
+    ``/var/lib/milvus/conf/server_config.yaml``.
+    """
 
     backend = "docker"
+    IN = Path("/var/lib/milvus")
 
-    def docker_command(self, port: int | None = None) -> list[str]:
+    def _container(self) -> str:
+        return containers.container_name(self.state.home, self.name)
+
+    def spec(self, port: int, db: Path) -> containers.RunSpec:
         p = self._paths()
-        storage, _ = self._storage_root()
-        port = port or self._port()
-        return ["docker", "run", "-d", "--name", f"milvus_{self.name}", "--network", "host",
-                "-v", f"{storage}/db:/var/lib/milvus/db", "-v", f"{p['conf'].parent}:/var/lib/milvus/conf",
-                "-v", f"{p['logs']}:/var/lib/milvus/logs", "-v", f"{p['wal']}:/var/lib/milvus/wal",
-                DOCKER_IMAGE]
+        return containers.RunSpec(
+            image=images.image_for("node"),
+            binds={str(db): str(self.IN / "db"), str(p["conf"].parent): str(self.IN / "conf"),
+                   str(p["logs"]): str(self.IN / "logs"), str(p["wal"]): str(self.IN / "wal")},
+            health_port=port)
+
+    def _healthy(self, rec: dict[str, Any]) -> bool:
+        port = int(rec.get("port") or 0)
+        return (bool(port) and node_info("127.0.0.1", port).get("role") == rec.get("role")
+                and server_version("127.0.0.1", port) is not None)
 
     def ensure(self) -> dict[str, Any]:
-        if shutil.which("docker") is None:
-            raise LabError("The docker backend needs a Docker engine; none is installed here "
-                           "(use backend='local', or see commands() for what it would run).")
-        raise LabError("The docker node backend is a dry run in this lab; see commands().")
-
-    def commands(self) -> list[str]:
+        rec = self.record
+        wanted_role = self.options.get("role", rec.get("role", "rw"))
+        client = engines.ensure().client()
+        box = containers.get(client, self._container())
+        if (box is not None and rec.get("role") == wanted_role and containers.state(box)["running"]
+                and self._healthy(rec)):
+            return rec
+        containers.remove(client, self._container())
+        self.options.setdefault("role", wanted_role)
         p = self._paths()
-        port = self._port()
-        p["conf"].parent.mkdir(parents=True, exist_ok=True)
-        # inside the container the paths are the image's defaults
-        p["conf"].write_text(self.render(port, Path("/var/lib/milvus"), Path("/var/lib/milvus/wal"),
-                                         Path("/var/lib/milvus/logs")))
-        return [self.state.mask(shlex.join(self.docker_command(port)))]
+        storage, mount = self._storage_root()
+        db = storage / "db"
+        db.mkdir(parents=True, exist_ok=True)
+        for d in (p["wal"], p["logs"], p["conf"].parent):
+            d.mkdir(parents=True, exist_ok=True)
+        _, rec = ports.start_retrying(lambda _attempt: self._port(),
+                                      lambda port: self._start(client, port, p, storage, mount, db),
+                                      explicit=bool(self.options.get("port")))
+        return rec
+
+    def _start(self, client, port: int, p: dict[str, Path], storage: Path, mount: Path | None,
+               db: Path) -> dict[str, Any]:
+        existing = p["conf"].read_text() if p["conf"].exists() else None  # keeps an operator's edits
+        p["conf"].write_text(self.render(port, self.IN, self.IN / "wal", self.IN / "logs", existing))
+        spec = self.spec(port, db)
+        images.require(spec.image)
+        box = containers.run(client, spec, self._container(), self.state.home, self.name)
+        rec = self.state.record(
+            self.name, kind=self.kind, backend=self.backend, role=self.options["role"], host="127.0.0.1",
+            port=port, pid=containers.state(box)["pid"], container=self._container(), container_id=box.id,
+            image=spec.image, config_path=str(p["conf"]), storage_path=str(storage),
+            mount=str(mount) if mount else None, wal_path=str(p["wal"]), log=str(p["logs"]),
+            preload=bool(self.options.get("preload", False)), stopped=False)
+        try:
+            containers.wait_ready(box, lambda: self._healthy(rec), 90, f"Milvus node container {self._container()}")
+        except LabError:
+            containers.remove(client, self._container())
+            raise
+        return rec
 
     def stop(self, purge: bool = False) -> None:
-        self.state.forget(self.name) if purge else None
+        eng = engines.find()
+        if eng is not None:
+            containers.remove(eng.client(), self._container())
+        if purge:
+            self.state.forget(self.name)
+            shutil.rmtree(self.state.home / "nodes" / self.name, ignore_errors=True)
+        elif self.record:
+            self.state.record(self.name, pid=None, stopped=True)
 
     def status(self) -> ServiceStatus:
-        return ServiceStatus(self.name, self.kind, self.backend, "", None, False, "dry run (no Docker engine)")
+        rec = self.record
+        eng = engines.find()
+        box = containers.get(eng.client(), self._container()) if eng else None
+        st = containers.state(box) if box is not None else {"running": False, "pid": None}
+        version = server_version("127.0.0.1", int(rec["port"])) if st["running"] and rec.get("port") else None
+        if box is None:
+            detail = "no container"
+        else:
+            detail = (f"role {rec.get('role', '?')}, Milvus {version or '-'}, container {self._container()}, "
+                      f"{rec.get('image', '?')}, docker health {st.get('health')}")
+        return ServiceStatus(self.name, self.kind, self.backend, f"127.0.0.1:{rec.get('port')}", st["pid"],
+                             version is not None, detail)
+
+    def commands(self) -> list[str]:
+        """The ``docker run`` line (the config file is written only by ``ensure``)."""
+        port = self.record.get("port") or self._port()
+        storage = Path(self.record.get("storage_path") or self.state.home / "mounts" / self.name / "jfs" / "milvus")
+        return [self.state.mask(containers.docker_run_line(self.spec(port, storage / "db"), self._container()))]

@@ -1,4 +1,4 @@
-"""The Mishards-compatible router as a lab service (kind "router", backend "local").
+"""The Mishards-compatible router as a lab service (kind "router"; backends local and docker).
 
 ``ensure()`` writes a Mishards-style env file (``<lab home>/routers/<name>/router.env``, mode 0600:
 it holds the MySQL password) and runs ``python -m labkit.router --env-file ...`` on 19530 when
@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
-from labkit.lab import procs
+from labkit.lab import engine as engines
+from labkit.lab import images, procs
+from labkit.lab.services import containers
 from labkit.lab.services.base import Service, ServiceStatus, register
 from labkit.lab.services.node import server_version
 from labkit.milvus.defaults import DEFAULT_PORT
@@ -61,8 +63,13 @@ class LocalRouter(Service):
             return str(o["sqlalchemy_uri"])
         if o.get("meta_uri"):
             uri = str(o["meta_uri"])
+            if uri.startswith("sqlite://"):  # the rw node's <storage.path>/db/meta.sqlite, as Mishards's example
+                storage = self._rw_record().get("storage_path")
+                if not storage:
+                    raise LabError("sqlite metadata: start the rw node first (its storage path holds meta.sqlite).")
+                return f"sqlite:///{Path(storage) / 'db' / 'meta.sqlite'}"
             if not uri.startswith("mysql://"):
-                raise LabError(f"The router needs MySQL metadata; {uri.split(':', 1)[0]} is not supported.")
+                raise LabError(f"The router needs MySQL or sqlite metadata; {uri.split(':', 1)[0]} is not supported.")
             return "mysql+pymysql://" + uri[len("mysql://"):] + "?charset=utf8mb4"
         lab = o.get("lab")
         if lab is None:
@@ -77,6 +84,12 @@ class LocalRouter(Service):
         if ":" not in entry:
             raise LabError(f"{entry!r} is neither a running node's name nor host:port.")
         return entry
+
+    def _rw_record(self) -> dict[str, Any]:
+        for rec in self.state.services().values():
+            if rec.get("kind") == "node" and rec.get("role") == "rw" and procs.alive(rec.get("pid")):
+                return rec
+        return {}
 
     def _woserver(self) -> str:
         if self.options.get("woserver"):
@@ -104,6 +117,14 @@ class LocalRouter(Service):
             env["DISCOVERY_STATIC_HOSTS_FILE"] = str(hosts_file)
         else:
             env["DISCOVERY_CLASS_NAME"] = "labkit"
+        if o.get("bind"):  # multi-host use: 0.0.0.0 or this host's address (the lab default stays loopback)
+            env["SERVER_BIND"] = str(o["bind"])
+        if o.get("metrics") and not o.get("pushgateway"):  # the lab's Pushgateway, started if needed
+            from labkit.lab.services.base import get_service
+
+            o["pushgateway"] = f"127.0.0.1:{get_service('pushgateway', 'local', state=self.state).ensure()['port']}"
+        if o.get("pushgateway"):  # host:port: the router pushes its counters there (labkit)
+            env["PUSHGATEWAY"] = str(o["pushgateway"])
         return env
 
     def set_hosts(self, hosts: list[str]) -> list[str]:
@@ -141,7 +162,8 @@ class LocalRouter(Service):
         # the env file is the whole config: drop inherited Mishards variables that would override it
         clean = {k: "" for k in env if k in os.environ}
         pid = procs.spawn(cmd, log=p["log"], env=clean or None)
-        host = "127.0.0.1"
+        bind = str(self.options.get("bind") or "127.0.0.1")
+        host = "127.0.0.1" if bind in {"0.0.0.0", "::", ""} else bind
         try:
             procs.wait_until(lambda: _listening(host, port), timeout=30, what=f"Router {self.name}",
                              pid=pid, log=p["log"])
@@ -174,3 +196,100 @@ class LocalRouter(Service):
 
     def commands(self) -> list[str]:
         return [f"{shlex.quote(sys.executable)} -m labkit.router --env-file {self._paths()['env']}"]
+
+
+@register
+class DockerRouter(LocalRouter):
+    """The router in a container (host networking), configured by Mishards environment variables.
+
+    Read nodes are static (``DISCOVERY_STATIC_HOSTS``: the ``hosts`` option, else the lab's ``ro``
+    nodes at start time). The image is ``milvusdb/mishards`` or labkit's local ``labkit/lab``
+    (``LABKIT_IMAGES``); the local one runs ``python -m labkit.router``.
+    """
+
+    backend = "docker"
+
+    def _container(self) -> str:
+        return containers.container_name(self.state.home, self.name)
+
+    def _read_nodes(self) -> list[str]:
+        if self.options.get("hosts") is not None:
+            return [self._addr(h) for h in self.options["hosts"]]
+        return [f"{r.get('host', '127.0.0.1')}:{r['port']}" for r in self.state.services().values()
+                if r.get("kind") == "node" and r.get("role") == "ro" and not r.get("stopped") and r.get("port")]
+
+    def _woserver(self) -> str:
+        if self.options.get("woserver"):
+            return self._addr(str(self.options["woserver"]))
+        for rec in self.state.services().values():
+            if rec.get("kind") == "node" and rec.get("role") == "rw" and not rec.get("stopped"):
+                return f"{rec.get('host', '127.0.0.1')}:{rec['port']}"
+        raise LabError("Start the rw node before the router (cluster.start_node(lab, 'rw', role='rw')).")
+
+    def spec(self, port: int) -> containers.RunSpec:
+        env = self._env(port, Path("/dev/null"))
+        env.pop("LABKIT_HOME", None)
+        env.pop("DISCOVERY_STATIC_HOSTS_FILE", None)
+        env["DISCOVERY_CLASS_NAME"] = "static"
+        env["DISCOVERY_STATIC_HOSTS"] = ",".join(self._read_nodes())
+        secret = {"SQLALCHEMY_DATABASE_URI": env.pop("SQLALCHEMY_DATABASE_URI")}
+        image = images.image_for("router")
+        command = ["python", "-m", "labkit.router"] if image in images.LOCAL.values() else None
+        return containers.RunSpec(image=image, command=command, env=env, secret_env=secret, health_port=port)
+
+    def _healthy(self, rec: dict[str, Any]) -> bool:
+        port = int(rec.get("port") or 0)
+        return bool(port) and server_version("127.0.0.1", port) is not None
+
+    def ensure(self) -> dict[str, Any]:
+        rec = self.record
+        client = engines.ensure().client()
+        box = containers.get(client, self._container())
+        if box is not None and containers.state(box)["running"] and self._healthy(rec):
+            return rec
+        containers.remove(client, self._container())
+        used = {int(r["port"]) for n, r in self.state.services().items() if n != self.name and r.get("port")}
+        port = int(self.options.get("port") or rec.get("port") or _pick_port(used))
+        if not self.options.get("port") and rec.get("port") and not procs.port_free(port):
+            port = _pick_port(used)
+        spec = self.spec(port)
+        images.require(spec.image)
+        box = containers.run(client, spec, self._container(), self.state.home, self.name)
+        rec = self.state.record(self.name, kind=self.kind, backend=self.backend, host="127.0.0.1", port=port,
+                                pid=containers.state(box)["pid"], container=self._container(),
+                                container_id=box.id, image=spec.image, woserver=spec.env["WOSERVER"],
+                                discovery="static", read_nodes=spec.env["DISCOVERY_STATIC_HOSTS"], stopped=False)
+        try:
+            # port first: pymilvus logs every failed attempt, so it is asked once the router listens
+            containers.wait_ready(box, lambda: _listening("127.0.0.1", port), 60,
+                                  f"Router container {self._container()}")
+            containers.wait_ready(box, lambda: server_version("127.0.0.1", port, timeout=10) is not None, 30,
+                                  f"Router container {self._container()} (answering)", interval=1)
+        except LabError:
+            containers.remove(client, self._container())
+            raise
+        return rec
+
+    def stop(self, purge: bool = False) -> None:
+        eng = engines.find()
+        if eng is not None:
+            containers.remove(eng.client(), self._container())
+        if purge:
+            self.state.forget(self.name)
+        elif self.record:
+            self.state.record(self.name, pid=None, stopped=True)
+
+    def status(self) -> ServiceStatus:
+        rec = self.record
+        eng = engines.find()
+        box = containers.get(eng.client(), self._container()) if eng else None
+        st = containers.state(box) if box is not None else {"running": False, "pid": None}
+        version = server_version("127.0.0.1", int(rec["port"])) if st["running"] and rec.get("port") else None
+        detail = (f"Mishards role, rw {rec.get('woserver', '?')}, ro {rec.get('read_nodes') or '-'}, "
+                  f"container {self._container()}, {rec.get('image', '?')}") if box is not None else "no container"
+        return ServiceStatus(self.name, self.kind, self.backend, f"127.0.0.1:{rec.get('port')}", st["pid"],
+                             version is not None, detail)
+
+    def commands(self) -> list[str]:
+        port = int(self.record.get("port") or DEFAULT_PORT)
+        return [self.state.mask(containers.docker_run_line(self.spec(port), self._container()))]
