@@ -12,13 +12,21 @@ IVF_FLAT segment (``index_file_size`` below the batch size, so each batch is its
   idle, a control for what any request after a pause costs on data that is already loaded;
   ``unseen_query_s``: a query of other new rows, never asked before, on the loaded data (a control:
   it reads other inverted lists from RAM, while the repeated query finds them in the CPU cache);
-* ``freshness_s``: from the seal acknowledged to the new rows being searchable on every ro node,
-  checked by asking each ro node directly (``search_in_segment`` on the new file ids).
+* ``freshness_s``: from the seal acknowledged to the new rows being searchable in memory, checked
+  by asking ro nodes directly (``search_in_segment`` on the new file ids);
+* ``faiss_s``: the same query in this process on the same index file (read through a separate
+  JuiceFS client, deserialized here): the engine alone, no server, no RPC;
+* ``breakdown``: where the milliseconds went: for a preloaded segment, the metadata lag (row
+  committed -> node saw it), file read and index deserialize on the node that loaded it; for the
+  first and the warm query, the router's and the read nodes' stages (their ``labkit_topology`` /
+  ``labkit_stats`` timings before and after the query) and what is left for client and wire.
 
 Modes: ``lazy`` (Milvus 1.1: a ro node loads a segment when a query first needs it; the first query
-is issued right after the seal, and the freshness lag is the on-demand load on the slowest ro node)
-and ``preload`` (ro nodes poll the metadata and load new segments before they are asked; the
-freshness lag is measured passively from the nodes' cache, then the first query is issued).
+is issued right after the seal, and the freshness lag is the on-demand load on the slowest ro node,
+every ro node being asked directly) and ``preload`` (ro nodes watch the metadata and load a new
+segment before anyone asks: the router tells each node which files it routes there, so each new
+file is read by the node that will serve it; the freshness lag runs until that node has it in
+memory, from the node's own load record, then the first query is issued).
 Also measured per batch (lazy mode): the cold read throughput of the new segment's files through a
 separate JuiceFS client, which is what limits ``lazy``.
 """
@@ -39,6 +47,7 @@ import numpy as np
 from labkit.bench import add_output_args, emit, results_only_on_stdout
 from labkit.bench.ephemeral import EphemeralCluster
 from labkit.errors import LabError
+from labkit.milvus.timing import per_call
 from labkit.nb.progress import milestone
 from labkit.nb.sizes import config
 
@@ -77,7 +86,7 @@ class Plan:
 
 def make_plan(size: str | None = None, seed: int = 0, auto_flush: bool = False, batches: int | None = None,
               batch_rows: int | None = None, intervals: tuple[float, float] | None = None,
-              nprobe: int = 8, preload_poll_s: float = 0.05, ro_omp_threads: int = 1,
+              nprobe: int = 8, preload_poll_s: float = 0.01, ro_omp_threads: int = 1,
               idle_s: float = 1.0) -> Plan:
     """The plan for ``size`` (``config(size)``), with optional overrides."""
     cfg = config(size)
@@ -187,10 +196,34 @@ class ModeCluster(EphemeralCluster):
 
     def loaded(self, name: str) -> set[int]:
         """TableFiles ids in ro node ``name``'s cache (labkit's ``cache_info`` command; passive)."""
+        return set(self.load_records(name))
+
+    def load_records(self, name: str) -> dict[int, dict | None]:
+        """TableFiles id -> how it was loaded (``LoadedSegment.load``), for ro node ``name``'s cache."""
         status, text = self.ro_clients[name]._cmd("cache_info")
         if not status.OK():
-            return set()
-        return {int(s["file_row_id"]) for s in json.loads(text).get("segments", [])}
+            return {}
+        return {int(s["file_row_id"]): s.get("load") for s in json.loads(text).get("segments", [])}
+
+    def routed_to(self, file_ids: set[int]) -> dict[int, str]:
+        """ro node name the router sends each file to now (its ``routing`` command)."""
+        status, text = self.client._cmd(f"routing {self.collection}")
+        if not status.OK():
+            raise LabError(f"The router's routing command failed: {status.message}")
+        by_addr = {f"127.0.0.1:{self.records[n]['port']}": n for n in self.ro_names}
+        out = {}
+        for addr, fids in json.loads(text)["by_node"].items():
+            for fid in fids:
+                if int(fid) in file_ids and addr in by_addr:
+                    out[int(fid)] = by_addr[addr]
+        return out
+
+    def timings(self) -> dict[str, Any]:
+        """The router's and each ro node's cumulative per-stage search timings."""
+        out = {"router": _json_cmd(self.client, "labkit_topology").get("timings", {})}
+        for n in self.ro_names:
+            out[n] = _json_cmd(self.ro_clients[n], "labkit_stats").get("timings", {})
+        return out
 
     def segment_dir(self, mount: Path, f: dict[str, Any]) -> Path:
         return mount / self.storage_dir / "db" / "tables" / str(f["table_id"]) / str(f["segment_id"])
@@ -234,6 +267,16 @@ class ExistingRun:
         finally:
             conn.close()
 
+    def timings(self) -> dict[str, Any]:
+        return ModeCluster.timings(self)  # empty where the router or nodes do not report them
+
+    def load_records(self, name: str) -> dict[int, dict | None]:
+        return ModeCluster.load_records(self, name)
+
+    def routed_to(self, file_ids: set[int]) -> dict[int, str]:
+        """Not known for a router labkit did not start: no load breakdown in this mode."""
+        return {}
+
     def close(self) -> None:
         """Drop the run's collection and close the clients; never raises."""
         import contextlib
@@ -267,6 +310,11 @@ def run_existing(ext: Any, size: str | None = None, seed: int = 0, auto_flush: b
             "fuse": None, "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def _json_cmd(client: Any, text: str) -> dict:
+    status, reply = client._cmd(text)
+    return json.loads(reply) if status.OK() else {}
+
+
 # ---------------------------------------------------------------------------------- a batch
 def _search(client: Any, coll: str, q: list, plan: Plan) -> tuple[float, Any]:
     t0 = time.perf_counter()
@@ -294,32 +342,74 @@ def _verified_search(client: Any, coll: str, q: list, want: list[int], plan: Pla
         time.sleep(0.01)
 
 
-def _probe_node(mc: ModeCluster, name: str, file_ids: list[str], q: list, want: list[int]) -> float:
-    """Latency of a direct search_in_segment on ro node ``name`` that returns the new rows."""
+def _probe_node(mc: ModeCluster, name: str, file_ids: list[str], q: list, want: list[int] | None) -> float:
+    """Latency of a direct search_in_segment on ro node ``name`` that returns the new rows
+    (``want`` None: the files hold only part of them, so only the call's success is checked)."""
     client = mc.ro_clients[name]
     t0 = time.perf_counter()
     status, res = client.search_in_segment(mc.collection, file_ids, q, mc.plan.topk,
                                            params={"nprobe": mc.plan.nprobe})
     dt = time.perf_counter() - t0
-    if not status.OK() or not covers(*_result_arrays(res, mc.plan.nq), want):
+    if not status.OK() or (want is not None and not covers(*_result_arrays(res, mc.plan.nq), want)):
         raise LabError(f"ro node {name} did not return the new rows from files {file_ids}: {status.message}")
     return dt
 
 
-def _wait_preloaded(mc: ModeCluster, new_ids: set[int], t_ack: float, timeout: float = 120.0) -> dict[str, float]:
-    """Per ro node: seconds from ``t_ack`` until the new files are in its cache (polled passively)."""
-    pending = set(mc.names[1:])
-    lag: dict[str, float] = {}
-    while pending:
-        for name in sorted(pending):
-            if new_ids <= mc.loaded(name):
-                lag[name] = time.perf_counter() - t_ack
-                pending.discard(name)
-        if pending and time.perf_counter() - t_ack > timeout:
-            raise LabError(f"ro nodes {sorted(pending)} did not preload the new segment within {timeout:.0f} s.")
-        if pending:
-            time.sleep(0.005)
-    return lag
+def _wait_preloaded(mc: ModeCluster, new_ids: set[int], timeout: float = 120.0,
+                    poll_s: float = 0.05) -> tuple[dict[int, str], dict[int, dict]]:
+    """Wait until each new file is in the memory of the ro node the router sends it to.
+
+    Returns (file id -> node, file id -> that node's load record). The freshness comes from the
+    record's ``loaded_at`` (the node's clock, this machine's), not from when this loop noticed, so
+    the loop polls gently (``poll_s``) rather than compete with the load it waits for; the routing
+    is asked again every second in case the placement moved.
+    """
+    deadline = time.time() + timeout
+    where: dict[int, str] = {}
+    asked = 0.0
+    while True:
+        if len(where) < len(new_ids) or time.time() - asked > 1.0:
+            where, asked = mc.routed_to(new_ids), time.time()
+        records: dict[int, dict] = {}
+        for name in sorted(set(where.values())):
+            held = mc.load_records(name)
+            for fid, node in where.items():
+                if node == name and fid in held:
+                    records[fid] = held[fid] or {"loaded_at": time.time()}
+        if len(where) == len(new_ids) and len(records) == len(new_ids):
+            return where, records
+        if time.time() > deadline:
+            raise LabError(f"ro nodes did not preload the new files {sorted(new_ids - set(records))} "
+                           f"within {timeout:.0f} s.")
+        time.sleep(poll_s)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def _load_breakdown(mc: ModeCluster, records: dict[int, dict], files: list[dict], t_ack_wall: float) -> dict:
+    """Milliseconds from the new index row's commit to the segment in memory, per stage (the slowest file)."""
+    fid = max(records, key=lambda i: records[i].get("loaded_at") or 0)
+    rec = records[fid]
+    committed = rec.get("committed_at")
+    return {"file": fid, "by": rec.get("by"), "commit_before_ack_ms": _ms(t_ack_wall - committed) if committed else None,
+            "meta_lag_ms": _ms(rec.get("meta_lag_s")), "queue_ms": _ms(rec.get("queue_s")),
+            "read_ms": _ms(rec.get("read_s")), "decode_ms": _ms(rec.get("decode_s")),
+            "read_mib_s": rec.get("read_mib_s"), "bytes": rec.get("bytes"),
+            "commit_to_loaded_ms": _ms(rec["loaded_at"] - committed) if committed else None}
+
+
+def _query_breakdown(mc: ModeCluster, before: dict, after: dict, latency_s: float) -> dict:
+    """Per stage milliseconds of one routed Search between two ``mc.timings()``."""
+    router = per_call(before["router"], after["router"], "Search")
+    nodes = {n: per_call(before[n], after[n], "SearchInFiles") for n in mc.ro_names}
+    nodes = {n: v for n, v in nodes.items() if v}
+    calls = per_call(before["router"], after["router"], "SearchInFiles call")
+    out: dict[str, Any] = {"latency_ms": _ms(latency_s), "router": router, "node_calls": calls, "nodes": nodes}
+    if router and "total" in router:
+        out["client_and_wire_ms"] = round(out["latency_ms"] - router["total"], 3)
+    return out
 
 
 def _seal(mc: ModeCluster, data: np.ndarray, known: set[int]) -> tuple[dict[str, float], list[dict], list[int]]:
@@ -389,7 +479,7 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
     plan = mc.plan
     data = batch_vectors(plan, b)
     timing, files, ids = _seal(mc, data, known)
-    t_ack = time.perf_counter()
+    t_ack_wall = time.time()
     if not files and mc.has_meta:
         raise LabError(f"Batch {b}: no new searchable file after the flush.")
     rows = query_rows(plan, b)
@@ -401,13 +491,24 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
                            "file_types": sorted({int(f["file_type"]) for f in files}),
                            "segment_bytes": int(sum(int(f["file_size"]) for f in files))}
     node_lag: dict[str, float] = {}
+    breakdown: dict[str, Any] = {}
     if mc.mode == "preload":
-        node_lag = _wait_preloaded(mc, new_ids, t_ack)
-        for name in mc.names[1:]:  # confirm with a real search on each node (cheap: already loaded)
-            _probe_node(mc, name, file_ids, q, want)
+        where, records = _wait_preloaded(mc, new_ids)
+        for fid, name in where.items():  # the load finished at loaded_at on that node (same clock)
+            lag = max(0.0, records[fid]["loaded_at"] - t_ack_wall)
+            node_lag[name] = max(node_lag.get(name, 0.0), lag)
+        for name in sorted(set(where.values())):  # confirm with a real search (cheap: already loaded)
+            mine = [str(f) for f, n in where.items() if n == name]
+            _probe_node(mc, name, mine, q, want if len(mine) == len(file_ids) else None)
         out["freshness_s"] = round(max(node_lag.values()), 5)
+        breakdown["load"] = _load_breakdown(mc, records, files, t_ack_wall)
+    before = mc.timings()
     first_s, attempts, first_call = _verified_search(mc.client, mc.collection, q, want, plan)
+    mid = mc.timings()
     warm = [_verified_search(mc.client, mc.collection, q, want, plan)[0] for _ in range(3)]
+    end = mc.timings()
+    breakdown["first_query"] = _query_breakdown(mc, before, mid, first_call)
+    breakdown["warm_query"] = _query_breakdown(mc, mid, end, statistics.median(warm))
     out.update(first_s=round(first_s, 5), first_attempts=attempts, first_call_s=round(first_call, 5),
                warm_s=round(statistics.median(warm), 5), verified=True)
     # control: a query never asked before (other rows of the same batch) on data already loaded; it
@@ -419,6 +520,12 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
         time.sleep(plan.idle_s)
         out["idle_warm_s"] = round(_verified_search(mc.client, mc.collection, q, want, plan)[0], 5)
     if mc.mode == "lazy":
+        # the first query loaded each new file on the node the router sent it to: how that went
+        where = mc.routed_to(new_ids)
+        held = {name: mc.load_records(name) for name in set(where.values())}
+        records = {fid: held[n][fid] for fid, n in where.items() if (held[n].get(fid) or {}).get("loaded_at")}
+        if records:
+            breakdown["load"] = _load_breakdown(mc, records, files, t_ack_wall)
         # searchable as soon as the seal returns; what lags is the on-demand load on each ro node
         for name in mc.names[1:] if file_ids else ():  # no metadata: no file ids to ask the nodes for
             node_lag[name] = _probe_node(mc, name, file_ids, q, want)
@@ -427,8 +534,31 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
             out["cold_read"] = cold_read(mc, files, reader)
     out["node_lag_s"] = {k: round(v, 5) for k, v in node_lag.items()}
     out["overhead_s"] = round(out["first_s"] - out["warm_s"], 5)
+    if reader is not None:
+        out["faiss_s"] = faiss_baseline(mc, files, reader, data[rows])
+    out["breakdown"] = breakdown
     known |= new_ids
     return out
+
+
+def faiss_baseline(mc: ModeCluster, files: list[dict], reader: Path, queries: np.ndarray) -> float | None:
+    """The same query in this process on the batch's index file, read through ``reader`` (median of 5)."""
+    from labkit.node import segments as seg
+    from labkit.node.engine import SegmentIndex
+
+    index_files = [f for f in files if int(f["file_type"]) == 3]
+    if not index_files:
+        return None
+    f = index_files[0]
+    _, blob, _ = seg.read_index(mc.segment_dir(reader, f), str(f["file_id"]))
+    index = SegmentIndex.from_bytes(blob)
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    times = []
+    for _ in range(6):
+        t0 = time.perf_counter()
+        index.search(q, mc.plan.topk, {"nprobe": mc.plan.nprobe})
+        times.append(time.perf_counter() - t0)
+    return round(statistics.median(times[1:]), 6)
 
 
 def run_mode(lab: Any, mode: str, plan: Plan, reader: Path | None = None) -> dict[str, Any]:
@@ -461,17 +591,36 @@ def _run_batches(mc: Any, reader: Path | None, t0: float) -> dict[str, Any]:
             time.sleep(plan.intervals_s[b])
     status, total = mc.client.count_entities(mc.collection)
     rows_total = int(total) if status.OK() else None
+    warm = stats([b["warm_s"] for b in batches])
+    overhead = stats([b["overhead_s"] for b in batches])
     return {
         "mode": mode, "batches": batches, "rows_total": rows_total,
+        "overhead_to_warm_p50": round(overhead["p50"] / warm["p50"], 4) if warm["n"] else None,
         "first_s": stats([b["first_s"] for b in batches]),
         "warm_s": stats([b["warm_s"] for b in batches]),
         "overhead_s": stats([b["overhead_s"] for b in batches]),
         "idle_warm_s": stats([b["idle_warm_s"] for b in batches if "idle_warm_s" in b]),
         "unseen_query_s": stats([b["unseen_query_s"] for b in batches]),
         "freshness_s": stats([b["freshness_s"] for b in batches]),
+        "faiss_s": stats([b["faiss_s"] for b in batches if b.get("faiss_s") is not None]),
         "cold_read_mib_s": stats([b["cold_read"]["mib_s"] for b in batches if b.get("cold_read")]),
+        "breakdown_ms": breakdown_medians(batches),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def breakdown_medians(batches: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median over batches of every number in the per-batch ``breakdown`` (same nesting)."""
+    def walk(items: list[Any]) -> Any:
+        items = [i for i in items if i is not None]
+        if not items:
+            return None
+        if all(isinstance(i, dict) for i in items):
+            keys = dict.fromkeys(k for i in items for k in i)
+            return {k: walk([i.get(k) for i in items]) for k in keys if k not in ("file",)}
+        nums = [i for i in items if isinstance(i, int | float) and not isinstance(i, bool)]
+        return round(statistics.median(nums), 3) if nums else None
+    return walk([b.get("breakdown") for b in batches]) or {}
 
 
 def run_first_query(size: str | None = None, mode: str = "both", lab: Any = None, seed: int = 0,
@@ -515,11 +664,16 @@ def run_first_query(size: str | None = None, mode: str = "both", lab: Any = None
 
 
 def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """p50/mean/max per mode and metric, for a table."""
+    """p50/mean/max per mode and metric, for a table; then per mode where the milliseconds went."""
     rows = []
     for mode, r in result["modes"].items():
-        for metric in ("first_s", "warm_s", "unseen_query_s", "idle_warm_s", "overhead_s", "freshness_s"):
+        for metric in ("first_s", "warm_s", "unseen_query_s", "idle_warm_s", "overhead_s", "freshness_s",
+                       "faiss_s"):
             rows.append({"mode": mode, "metric": metric, **{k: r[metric][k] for k in ("p50", "mean", "max")}})
+    for mode, r in result["modes"].items():
+        rows.append({"mode": mode, "overhead_to_warm_p50": r.get("overhead_to_warm_p50")})
+        for part, value in (r.get("breakdown_ms") or {}).items():
+            rows.append({"mode": mode, "breakdown_ms (median over batches)": part, **(value or {})})
     return rows
 
 

@@ -9,9 +9,13 @@ routed Search, Search on one read node directly (it scans every file itself), an
 IndexFlat on the same array, interleaved. Per target: latency percentiles and the CPU
 milliseconds each process (client, read nodes, router) spent per search. With every core busy the
 routed/direct latency ratio follows the CPU spent more than the critical path, and the routed
-path runs one more gRPC hop and one more node request (``servers_cpu_router_to_node``). Also the
-direct node's RSS next to the raw vector bytes, and the machine's load. Everything it starts is
-stopped (by PID) and its database dropped, even on failure.
+path runs one more gRPC hop and one more node request (``servers_cpu_router_to_node``).
+``breakdown_ms``: where each millisecond of a search goes (means per call over the timed searches):
+the stages each server timed itself (router: file list check, fan-out, merge, reply; node: meta,
+decode, search, reply; read from their ``labkit_topology`` / ``labkit_stats``), and what is left of the
+client's latency for the client and the wire. Also the direct node's RSS next to the raw vector
+bytes, and the machine's load. Everything it starts is stopped (by PID) and its database dropped,
+even on failure.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 from labkit.bench import add_output_args, emit
 from labkit.bench.ephemeral import EphemeralCluster
 from labkit.errors import LabError
+from labkit.milvus.timing import per_call
 
 TARGET_RATIO = 1.25  # routed p50 <= 1.25 x direct p50 at nq=10, topk=10
 
@@ -63,6 +68,40 @@ def _search_fn(client, name: str, q: list, topk: int):
             raise LabError(f"Search failed during the benchmark: {st.message}")
         return res
     return run
+
+
+def _timings(client: Any, cmd: str) -> dict:
+    import json
+
+    status, text = client._cmd(cmd)
+    return json.loads(text).get("timings", {}) if status.OK() else {}
+
+
+def _server_timings(ec: EphemeralCluster, via: str) -> dict[str, dict]:
+    out = {n: _timings(ec.node_clients[n], "labkit_stats") for n in ec.ro_names}
+    if via == "router":
+        out["router"] = _timings(ec.client, "labkit_topology")
+    return out
+
+
+def breakdown(before: dict[str, dict], after: dict[str, dict], latency: dict[str, dict], direct: str) -> dict:
+    """Per target: its p50 latency, the stages its servers timed (ms per call) and the rest."""
+    out: dict[str, Any] = {}
+    node = per_call(before[direct], after[direct], "Search")
+    out["node"] = {"latency_p50": latency["node"]["p50_ms"], "server": node}
+    if node:
+        out["node"]["client_and_wire"] = round(latency["node"]["mean_ms"] - node.get("total", 0.0), 3)
+    if "router" in after:
+        router = per_call(before["router"], after["router"], "Search")
+        legs = {_short(n): per_call(before[n], after[n], "SearchInFiles") for n in after if n != "router"}
+        out["router"] = {"latency_p50": latency["router"]["p50_ms"], "router": router,
+                         # each SearchInFiles as the router saw it: pool hand-off, the RPC's wall time
+                         "node_calls": per_call(before["router"], after["router"], "SearchInFiles call"),
+                         "nodes": {n: v for n, v in legs.items() if v}}
+        if router:
+            out["router"]["client_and_wire"] = round(latency["router"]["mean_ms"] - router.get("total", 0.0), 3)
+    out["faiss"] = {"latency_p50": latency["faiss"]["p50_ms"]}
+    return out
 
 
 def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: int = 2, repeat: int = 50,
@@ -142,15 +181,18 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
         # search), equally often
         pair = [k for k in targets if k != "faiss"]
         load_before = os.getloadavg()[0]
+        timings_before = _server_timings(ec, via)
         for n in range(repeat):
             for k in (pair if n % 2 == 0 else pair[::-1]) + ["faiss"]:
                 before = {w: _cpu(p) for w, p in watched.items()}
                 samples[k] += _timed(targets[k], 1)
                 for w, p in watched.items():
                     cpu[k][w] += _cpu(p) - before[w]
+        timings_after = _server_timings(ec, via)
         for k, v in samples.items():
             out[k] = _stats(v)
             out[k]["cpu_ms_per_search"] = {_short(w): round(c / repeat * 1000, 2) for w, c in cpu[k].items()}
+        out["breakdown_ms"] = breakdown(timings_before, timings_after, out, first_ro)
         out["machine"] = {"cpus": os.cpu_count(), "load_1min_before": round(load_before, 2),
                           "load_1min_after": round(os.getloadavg()[0], 2)}
         if via == "router":

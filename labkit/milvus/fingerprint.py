@@ -18,6 +18,25 @@ from collections.abc import Iterable, Sequence
 SEP = "\x1f"
 Fingerprint = tuple[int, int]
 
+# The router's file list of a collection: these columns of ``Tables t LEFT JOIN TableFiles f`` (the
+# collection and its partitions, searchable files). The router sends the list's fingerprint with
+# each SearchInFiles (a ``KeyValuePair`` FILE_LIST_KEY in the SearchParam's extra_params), and a
+# read node whose kept snapshot has the same fingerprint searches without reading the meta: the
+# router has just checked these rows against MySQL.
+FILE_LIST_COLUMNS = ("t.table_id", "t.owner_table", "t.partition_tag", "t.metric_type", "t.dimension",
+                     "f.id", "f.file_type", "f.row_count", "f.updated_time", "t.engine_type")
+FILE_LIST_KEY = "labkit_file_list"
+
+
+def as_text(fp: Fingerprint) -> str:
+    return f"{fp[0]}:{fp[1]}"
+
+
+def from_text(text: str) -> Fingerprint | None:
+    """``as_text``'s inverse; None for anything else."""
+    n, _, total = text.partition(":")
+    return (int(n), int(total)) if n.isdigit() and total.isdigit() else None
+
 
 def select_sql(columns: Sequence[str]) -> str:
     """The SELECT list that fingerprints the rows of ``columns`` (SQL expressions) in MySQL."""

@@ -126,7 +126,8 @@ def html_table(rows: Sequence[Mapping[str, Any]], digits: int = 1) -> Any:
 
 
 def plot_freshness(result: Mapping[str, Any]) -> Any:
-    """Per-batch freshness lag per mode: from the seal acknowledged to the rows searchable on every ro node."""
+    """Per-batch freshness lag per mode: from the seal acknowledged to the rows searchable from memory
+    (lazy: on every ro node; preload: on the node the router sends the new file to)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 

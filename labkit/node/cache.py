@@ -36,6 +36,7 @@ class LoadedSegment:
     deleted: np.ndarray | None = None  # bool mask (n,) or None
     seg_dir: Path = field(default_factory=Path)
     _sorted: tuple[np.ndarray, np.ndarray] | None = None
+    load: dict | None = None  # where loading it took time (``loading.load_record``); None if written here
 
     @property
     def rows(self) -> int:
@@ -103,6 +104,7 @@ class LoadedSegment:
             "updated_time": self.updated_time,
             "rows": self.rows,
             "bytes": self.nbytes,
+            "load": self.load,
         }
 
 

@@ -51,7 +51,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cache": {"cache_size": "4294967296", "cpu_cache_threshold": "0.7", "insert_buffer_size": "1073741824",
               "preload_collection": "", "cache_insert_data": "false",
               # labkit extension (not in 1.1)
-              "preload_new_segments": "false", "preload_poll_interval": "0.2"},
+              "preload_new_segments": "false", "preload_poll_interval": "0.01"},
     "gpu": {"enable": "false", "cache_size": "1073741824", "gpu_search_threshold": "1000",
             "search_devices": "gpu0", "build_index_devices": "gpu0"},
     "fpga": {"enable": "false", "search_devices": "fpga0"},
@@ -323,7 +323,7 @@ def render_server_config(
     insert_buffer_size: str = "1GB",
     auto_flush_interval: float = 1,
     http_port: int = HTTP_PORT,
-    preload_poll_interval: float = 0.2,
+    preload_poll_interval: float = 0.01,
     http_enable: bool = False,
     metric_enable: bool = False,
     metric_port: int = 9091,

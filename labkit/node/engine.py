@@ -22,7 +22,7 @@ import math
 import numbers
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -622,8 +622,12 @@ class SegmentIndex:
         return b"".join([_MAGIC, struct.pack("<BI", _VERSION, len(hb)), hb, *sections])
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> SegmentIndex:
-        """Inverse of ``to_bytes``; a damaged or foreign blob raises MilvusError(FILE_NOT_FOUND)."""
+    def from_bytes(cls, data: bytes | memoryview, reader: Any = None, base: int = 0) -> SegmentIndex:
+        """Inverse of ``to_bytes``; a damaged or foreign blob raises MilvusError(FILE_NOT_FOUND).
+
+        ``reader``: a ``faiss.VectorIOReader`` whose buffer holds ``data`` from offset ``base``
+        (see ``faiss_buffer``): faiss then reads the index straight from it instead of from a copy.
+        """
         mv = memoryview(data)
         try:
             if bytes(mv[:4]) != _MAGIC:
@@ -642,12 +646,12 @@ class SegmentIndex:
         except (ValueError, KeyError, TypeError, struct.error) as e:
             raise MilvusError(Code.FILE_NOT_FOUND, f"Index file is damaged or not a lab index: {e}") from e
         try:
-            return cls._load(header, sections)
+            return cls._load(header, sections, None if reader is None else (reader, base + 9 + hlen))
         except (ValueError, KeyError, TypeError, RuntimeError) as e:  # faiss: RuntimeError
             raise MilvusError(Code.FILE_NOT_FOUND, f"Index file is damaged: {e}") from e
 
     @classmethod
-    def _load(cls, header: dict, sections: list[memoryview]) -> SegmentIndex:
+    def _load(cls, header: dict, sections: list[memoryview], at: tuple[Any, int] | None = None) -> SegmentIndex:
         self = cls()
         self.index_type, self.metric, self.dim = header["index_type"], header["metric"], header["dim"]
         self.params, self.effective, self.ntotal = header["params"], header["effective"], header["ntotal"]
@@ -661,7 +665,23 @@ class SegmentIndex:
                 self._set_lists(np.frombuffer(sections[2], dtype="<i4").astype(np.int32))
         elif self.index_type == IndexType.ANNOY:
             self._index = graphs.annoy_from_bytes(sections[0], self.dim, self.metric)
+        elif at is not None:
+            reader, offset = at
+            reader.rp = offset
+            self._index = faiss.read_index(reader)
         else:
             self._index = faiss.deserialize_index(blob)
         self.nbytes = self._estimate_nbytes()
         return self
+
+
+def faiss_buffer() -> tuple[Any, Callable[[int], np.ndarray]]:
+    """(a faiss VectorIOReader, ``alloc(n)``): ``alloc`` sizes the reader's own buffer and returns it
+    as a writable uint8 array, so a file read into it is deserialized without another copy."""
+    reader = faiss.VectorIOReader()
+
+    def alloc(n: int) -> np.ndarray:
+        reader.data.resize(n)
+        return faiss.rev_swig_ptr(reader.data.data(), n) if n else np.empty(0, np.uint8)
+
+    return reader, alloc

@@ -2,7 +2,8 @@
 
 One loader per file at a time (a query arriving while the preload poller reads a file waits for it),
 retries while another JuiceFS client does not list a just-renamed file yet, and the segment id lists
-kept for deletes and merges.
+kept for deletes and merges. Each load records where its time went (``LoadedSegment.load``):
+metadata lag (row committed -> seen here), file read, index deserialize.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +30,12 @@ class SegmentLoader:
         self._loading: dict[int, threading.Event] = {}
         self._loading_lock = threading.Lock()
 
-    def load(self, f: dict, coll: dict) -> LoadedSegment:
-        """The file ``f`` (a TableFiles row) of collection row ``coll``, from the cache or the storage."""
+    def load(self, f: dict, coll: dict, seen: float | None = None, by: str = "query") -> LoadedSegment:
+        """The file ``f`` (a TableFiles row) of collection row ``coll``, from the cache or the storage.
+
+        ``seen``: wall-clock time the row was first seen in the meta (default: now); ``by`` says who
+        asked (``query`` or ``preload``); both only feed the load's timing record.
+        """
         key = int(f["id"])
         cached = self.cache.get(key)
         if cached is not None:
@@ -45,29 +51,40 @@ class SegmentLoader:
             if cached is not None:
                 return cached
         try:
-            return self._read(f, coll)
+            return self._read(f, coll, time.time() if seen is None else seen, by)
         finally:
             if mine:
                 with self._loading_lock:
                     self._loading.pop(key, None)
                 ev.set()
 
-    def _read(self, f: dict, coll: dict) -> LoadedSegment:
+    def _read(self, f: dict, coll: dict, seen: float, by: str) -> LoadedSegment:
         d = seg.segment_dir(self.storage, f["table_id"], f["segment_id"])
         binary = is_binary(coll["metric_type"])
         dim = int(coll["dimension"])
         last: Exception | None = None
+        start = time.time()
         for attempt in range(4):  # another JuiceFS client may not list a just-renamed file yet
             try:
-                ids = seg.read_ids(d, f["segment_id"])
-                deleted = seg.read_deleted(d)
-                index, vectors = None, None
+                t0 = time.perf_counter()
+                # the small id and delete lists are read while the main file streams in
+                side = seg.submit_read(lambda: (seg.read_ids(d, f["segment_id"]), seg.read_deleted(d)))
+                index, vectors, decode_s = None, None, 0.0
                 if f["file_type"] == m.INDEX:
-                    from labkit.node.engine import SegmentIndex
+                    from labkit.node.engine import SegmentIndex, faiss_buffer
 
-                    index = SegmentIndex.from_bytes(seg.read_index(d, f["file_id"])[1])
+                    reader, alloc = faiss_buffer()  # read into faiss's own buffer: no copy to decode
+                    _, blob, base = seg.read_index(d, f["file_id"], alloc)
+                    t1 = time.perf_counter()
+                    index = SegmentIndex.from_bytes(blob, reader, base)
+                    decode_s = time.perf_counter() - t1
+                    nbytes = len(blob)
+                    del blob, reader, alloc
                 else:
                     vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
+                    nbytes = vectors.nbytes
+                ids, deleted = side.result()
+                total_s = time.perf_counter() - t0
                 break
             except (FileNotFoundError, ValueError, MilvusError) as exc:
                 # MilvusError: SegmentIndex.from_bytes saw a truncated index (not yet complete here)
@@ -82,6 +99,7 @@ class SegmentLoader:
             metric=int(coll["metric_type"]), dim=dim, ids=ids, vectors=vectors, index=index, seg_dir=d,
         )
         loaded.set_deleted(deleted)
+        loaded.load = load_record(f, by, seen, start, total_s - decode_s, decode_s, nbytes, attempt)
         self.cache.put(loaded)
         return loaded
 
@@ -114,3 +132,15 @@ class SegmentLoader:
     def forget(self, table_id: str, segment_id: str) -> None:
         """The segment's files are removed: drop its kept ids."""
         self._uids.pop((table_id, segment_id), None)
+
+
+def load_record(f: dict, by: str, seen: float, start: float, read_s: float, decode_s: float,
+                nbytes: int, retries: int) -> dict[str, Any]:
+    """Where a load's time went, in seconds. ``meta_lag_s``: the row's updated_time (the commit that
+    made it searchable) to the moment this node saw it; ``queue_s``: seen to the read starting."""
+    committed = int(f.get("updated_time") or 0) / 1e6
+    return {"by": by, "meta_lag_s": round(max(0.0, seen - committed), 5) if committed else None,
+            "queue_s": round(max(0.0, start - seen), 5), "read_s": round(read_s, 5),
+            "decode_s": round(decode_s, 5), "bytes": int(nbytes), "retries": retries,
+            "read_mib_s": round(nbytes / 2**20 / read_s, 1) if read_s > 0 else None,
+            "committed_at": committed or None, "loaded_at": round(time.time(), 6)}

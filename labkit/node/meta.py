@@ -362,6 +362,31 @@ class Meta:
             fetch=True,
         )
 
+    def change_marker(self) -> tuple:
+        """One cheap row that changes whenever a TableFiles row is added, updated or removed.
+
+        Every write of a file row sets updated_time (or adds/removes a row), so a reader that
+        polls this sees a new segment as soon as its row is committed, without reading the rows.
+        """
+        rows = self._exec("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS last_id, "
+                          "COALESCE(MAX(updated_time), 0) AS last_update, COALESCE(SUM(file_type), 0) AS types "
+                          "FROM TableFiles", fetch=True)
+        r = rows[0]
+        return int(r["n"]), int(r["last_id"]), int(r["last_update"]), int(r["types"])
+
+    def searchable_files(self) -> list[dict]:
+        """Every searchable file of a live collection or partition, in one query, newest first.
+
+        TableFiles columns plus its table's ``metric_type``, ``dimension`` and ``collection`` (the
+        owner's name for a partition's file): what a ro node needs to load it.
+        """
+        types = ", ".join(str(int(t)) for t in SEARCHABLE)
+        return self._exec(
+            "SELECT f.*, t.metric_type, t.dimension, "
+            "CASE WHEN t.owner_table = '' THEN t.table_id ELSE t.owner_table END AS collection "
+            "FROM TableFiles f JOIN Tables t ON t.table_id = f.table_id "
+            f"WHERE f.file_type IN ({types}) AND t.state <> %s ORDER BY f.id DESC", (TABLE_TO_DELETE,), fetch=True)
+
     def files_of_type(self, types: Sequence[int]) -> list[dict]:
         return self._exec(
             f"SELECT * FROM TableFiles WHERE file_type IN ({', '.join(['%s'] * len(types))}) ORDER BY id", list(types), fetch=True

@@ -9,12 +9,13 @@ again; a flush, merge, delete or drop changes the rows and so the fingerprint.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from labkit.milvus.defaults import DEFAULT_TAG
-from labkit.milvus.fingerprint import Fingerprint
+from labkit.milvus.fingerprint import FILE_LIST_COLUMNS, Fingerprint, of_rows
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 
@@ -26,7 +27,8 @@ class SearchSnapshot:
     """One collection as a search sees it: its Tables row, partitions and searchable files.
 
     ``files`` are TableFiles rows (``meta.SEARCH_FILE_COLS``) of every partition, ordered by id.
-    ``fingerprint`` is the meta fingerprint of the rows it was built from (None on sqlite).
+    ``fingerprint`` is the meta fingerprint of the rows it was built from (None on sqlite);
+    ``file_list`` the fingerprint the router computes for the same rows (``FILE_LIST_COLUMNS``).
     """
 
     name: str
@@ -34,6 +36,7 @@ class SearchSnapshot:
     parts: list[tuple[str, str]]  # (tag, table_id), the collection itself first as _default
     files: list[dict]
     fingerprint: Fingerprint | None = None
+    file_list: Fingerprint | None = None
 
     @property
     def dim(self) -> int:
@@ -46,6 +49,10 @@ class SearchSnapshot:
     @property
     def index_type(self) -> int:
         return int(self.collection["engine_type"])
+
+    @functools.cached_property
+    def file_ids(self) -> frozenset[int]:
+        return frozenset(int(f["id"]) for f in self.files)
 
     def files_of(self, table_ids: set[str]) -> list[dict]:
         return [f for f in self.files if f["table_id"] in table_ids]
@@ -76,7 +83,13 @@ def snapshot_from_rows(name: str, rows: list[dict],
         if r["f_id"] is not None and (r["table_id"] == name or r["owner_table"] == name):
             files.append({c: r[f"f_{c}"] for c in m.SEARCH_FILE_COLS})
     files.sort(key=lambda f: int(f["id"]))
-    return SearchSnapshot(name, coll, parts, files, fingerprint)
+    return SearchSnapshot(name, coll, parts, files, fingerprint, file_list_fingerprint(rows))
+
+
+def file_list_fingerprint(rows: list[dict]) -> Fingerprint:
+    """The router's fingerprint (``fingerprint.FILE_LIST_COLUMNS``) of these ``Meta.search_rows``."""
+    keys = [c.replace("t.", "", 1) if c.startswith("t.") else "f_" + c[2:] for c in FILE_LIST_COLUMNS]
+    return of_rows([r[k] for k in keys] for r in rows)
 
 
 class SnapshotReader:
@@ -91,12 +104,16 @@ class SnapshotReader:
         self.keep = meta.dialect == "mysql"
         self._kept: dict[str, SearchSnapshot] = {}
         self._lock = threading.Lock()
+        # kept: no query; checked: kept after a fingerprint query; read: rows read again
+        self.counts = {"kept": 0, "checked": 0, "read": 0}
 
     def read(self, name: str) -> SearchSnapshot:
         """The collection's snapshot: the kept one while its rows are unchanged, else fresh from the meta."""
         kept = self._kept.get(name) if self.keep else None
         if kept is not None and self.meta.search_fingerprint(name) == kept.fingerprint:
+            self._count("checked")
             return kept
+        self._count("read")
         for _attempt in (0, 1):
             rows = self.meta.search_rows(name)
             snap = snapshot_from_rows(name, rows, m.search_rows_fingerprint(rows) if self.keep else None)
@@ -112,6 +129,30 @@ class SnapshotReader:
                     self._kept.clear()
                 self._kept[name] = snap
         return snap
+
+    def read_for_files(self, name: str, file_ids: list[int], file_list: Fingerprint | None) -> SearchSnapshot:
+        """For SearchInFiles: the kept snapshot, without a meta read, when the router's file list
+        (its fingerprint ``file_list``, sent with the request) is the one the snapshot was built
+        from and lists every one of ``file_ids``; else ``read``.
+
+        The router checks its list against MySQL for each search, so the node need not: one
+        metadata read per routed search instead of one per node.
+        """
+        kept = self._kept.get(name) if self.keep else None
+        if kept is not None and file_list is not None and kept.file_list == file_list and file_ids:
+            known = kept.file_ids
+            if all(int(i) in known for i in file_ids):
+                self._count("kept")
+                return kept
+        return self.read(name)
+
+    def _count(self, how: str) -> None:
+        with self._lock:
+            self.counts[how] += 1
+
+    def count_snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
 
     def forget(self, name: str) -> None:
         with self._lock:

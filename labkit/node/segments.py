@@ -9,6 +9,12 @@ Every file is written under a temporary name in the same directory, fsynced, the
 the directory fsynced: a reader on another JuiceFS client sees a whole file or none. Raw files of a
 segment are named by the segment id, which is the file id of the raw TableFiles row that created
 the segment (an index file built later sits beside them under its own file id).
+
+Large files are read whole into one buffer by several ``pread`` calls at once (``read_whole``): a
+JuiceFS client serves concurrent reads in parallel, where one sequential reader waits for each
+FUSE request (128 KiB) in turn. Measured on the lab (2 shared cores, a 53 MB file just written by
+another JuiceFS client, 5 runs): 4 workers x 1 MiB preads ~600 MiB/s median, one sequential
+4 MiB reader ~320, 4 x 4 MiB ~350, 8 x 1 MiB ~410.
 """
 
 from __future__ import annotations
@@ -17,12 +23,68 @@ import errno
 import os
 import shutil
 import struct
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 SIZE_T = struct.Struct("<Q")
 INDEX_BLOB_NAME = b"LABKIT_SEGMENT_INDEX"
+
+READ_CHUNK = 1 << 20  # bytes per pread
+READ_WORKERS = max(1, int(os.environ.get("LABKIT_READ_WORKERS", "4")))  # concurrent preads per file
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _read_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="segment-read")
+        return _pool
+
+
+def submit_read(fn: Callable[[], Any]) -> Future:
+    """Run a small read on the read pool (alongside a big one)."""
+    return _read_pool().submit(fn)
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> None:
+    """Fill ``view`` from ``offset`` of ``fd``; a file shorter than expected raises ValueError."""
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n <= 0:
+            raise ValueError("file is shorter than its size said (still being written?)")
+        done += n
+
+
+def read_whole(path: Path, alloc: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+    """The file's bytes as one uint8 array, read by up to READ_WORKERS concurrent 1 MiB preads.
+
+    ``alloc(size)`` gives the array to read into (default: a new one).
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        buf = np.empty(size, dtype=np.uint8) if alloc is None else alloc(size)
+        view = memoryview(buf)
+        # a read already running on the pool reads alone: waiting on the pool from it could deadlock
+        nested = threading.current_thread().name.startswith("segment-read")
+        if size <= READ_CHUNK or READ_WORKERS == 1 or nested:
+            _pread_into(fd, view, 0)
+        else:
+            jobs = [_read_pool().submit(_pread_into, fd, view[off:off + READ_CHUNK], off)
+                    for off in range(0, size, READ_CHUNK)]
+            for job in jobs:
+                job.result()
+        return buf
+    finally:
+        os.close(fd)
 
 
 def tables_dir(storage_path: str | Path) -> Path:
@@ -74,15 +136,15 @@ def write_raw(seg_dir: Path, segment_id: str, vectors: np.ndarray, ids: np.ndarr
 
 
 def _read_sized(path: Path, dtype: np.dtype | type) -> np.ndarray:
-    with open(path, "rb") as f:
-        head = f.read(SIZE_T.size)
-        if len(head) != SIZE_T.size:
-            raise ValueError(f"{path} is truncated")
-        (nbytes,) = SIZE_T.unpack(head)
-        arr = np.fromfile(f, dtype=dtype)
-    if arr.nbytes != nbytes:
-        raise ValueError(f"{path} holds {arr.nbytes} bytes, header says {nbytes}")
-    return arr
+    """The array after the ``size_t`` header, a view of the buffer read (no copy)."""
+    data = read_whole(path)
+    if data.size < SIZE_T.size:
+        raise ValueError(f"{path} is truncated")
+    (nbytes,) = SIZE_T.unpack(data[:SIZE_T.size].tobytes())
+    body = data[SIZE_T.size:]
+    if body.nbytes != nbytes or body.nbytes % np.dtype(dtype).itemsize:
+        raise ValueError(f"{path} holds {body.nbytes} bytes, header says {nbytes}")
+    return body.view(dtype)
 
 
 def read_vectors(seg_dir: Path, segment_id: str, row_width: int, binary: bool) -> np.ndarray:
@@ -133,8 +195,11 @@ def write_index(seg_dir: Path, file_id: str, index_type: int, blob: bytes) -> in
     return len(head) + len(blob)
 
 
-def read_index(seg_dir: Path, file_id: str) -> tuple[int, bytes]:
-    data = (seg_dir / file_id).read_bytes()
+def read_index(seg_dir: Path, file_id: str,
+               alloc: Callable[[int], np.ndarray] | None = None) -> tuple[int, memoryview, int]:
+    """(index type, the index blob, its offset in the file): the blob is a view of the buffer read
+    (``alloc``, see ``read_whole``), not a copy."""
+    data = memoryview(read_whole(seg_dir / file_id, alloc))
     (index_type,) = struct.unpack_from("<i", data, 0)
     pos = 4
     while pos < len(data):
@@ -145,7 +210,7 @@ def read_index(seg_dir: Path, file_id: str) -> tuple[int, bytes]:
         (length,) = struct.unpack_from("<q", data, pos)
         pos += 8
         if name == INDEX_BLOB_NAME:
-            return index_type, data[pos : pos + length]
+            return index_type, data[pos : pos + length], pos
         pos += length
     raise ValueError(f"{seg_dir / file_id} has no {INDEX_BLOB_NAME.decode()} entry")
 

@@ -4,7 +4,7 @@ All 27 core RPCs answer as 1.1 did (its status codes and encodings);
 the 14 hybrid RPCs answer gRPC UNIMPLEMENTED, as 1.1's generated base class did.
 
 Where it differs on purpose (write RPCs refused on a ro node with PERMISSION_DENIED, the extra
-Cmd strings ``cache_info`` / ``labkit_stats``, ...): docs/differences-from-milvus-1.1.md.
+Cmd strings ``cache_info`` / ``labkit_stats`` / ``labkit_placement``, ...): docs/differences-from-milvus-1.1.md.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import numpy as np
 
-from labkit.milvus import replies
+from labkit.milvus import fingerprint, replies
 from labkit.milvus.defaults import DEFAULT_TAG, MAX_MESSAGE, VERSION
 from labkit.milvus.enums import is_binary
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code, MilvusError
 from labkit.milvus.tags import valid_tag, valid_tags
+from labkit.milvus.timing import Clock, StageTimes
 from labkit.node import validation as check
 from labkit.node import wire
 from labkit.node.config import NodeConfig
@@ -100,6 +101,7 @@ class MilvusServicer:
         self._stats_lock = threading.Lock()
         self.stats = {"insert_calls": 0, "insert_rows": 0, "insert_bytes": 0, "insert_decode_seconds": 0.0,
                       "last_insert_decode_seconds": 0.0, "insert_fast_path": 0}
+        self.timings = StageTimes()  # seconds per stage of Search / SearchInFiles (labkit_stats)
 
     # -- helpers ----------------------------------------------------------------------------
     def _schema(self, name: str) -> dict:
@@ -281,30 +283,47 @@ class MilvusServicer:
     # -- search -----------------------------------------------------------------------------
     @_reply(pb.TopKQueryResult)
     def Search(self, request, context):
+        clock = Clock()
         name = check.collection_name(request.collection_name)
         snap = self.store.search_snapshot(name)  # one meta read serves the checks and the search
+        clock.lap("meta")
         k, params = check.search_params(snap.index_type, request.topk, request.extra_params)
         tags = valid_tags(request.partition_tag_array)
         queries = self._queries(request.query_record_array, snap)
+        clock.lap("decode")
         dist, ids = self.store.search(name, tags, queries, k, params, snapshot=snap)
-        return replies.topk_result(dist, ids)
+        clock.lap("search")
+        reply = replies.topk_result(dist, ids)
+        clock.lap("reply")
+        self.timings.record("Search", clock.stages)
+        return reply
 
     @_reply(pb.TopKQueryResult)
     def SearchInFiles(self, request, context):
+        clock = Clock()
         param = request.search_param
         name = check.collection_name(param.collection_name)
         try:
             file_ids, bad_ids = _file_ids(request.file_id_array), None
         except MilvusError as exc:  # reported after the collection and parameter checks
             file_ids, bad_ids = [], exc
-        # the collection's whole searchable list: the same kept snapshot Search uses (and preload refreshes)
-        snap = self.store.search_snapshot(name)
+        # the kept snapshot Search uses (and preload refreshes); no meta read when it has the file
+        # list the router just checked against the meta (sent along in extra_params)
+        file_list = next((fingerprint.from_text(kv.value) for kv in param.extra_params
+                          if kv.key == fingerprint.FILE_LIST_KEY), None)
+        snap = self.store.search_snapshot_for_files(name, file_ids, file_list)
+        clock.lap("meta")
         k, params = check.search_params(snap.index_type, param.topk, param.extra_params)
         if bad_ids is not None:
             raise bad_ids
         queries = self._queries(param.query_record_array, snap)
+        clock.lap("decode")
         dist, ids = self.store.search_in_files(name, file_ids, queries, k, params, snapshot=snap)
-        return replies.topk_result(dist, ids)
+        clock.lap("search")
+        reply = replies.topk_result(dist, ids)
+        clock.lap("reply")
+        self.timings.record("SearchInFiles", clock.stages)
+        return reply
 
     @_reply(pb.TopKQueryResult)
     def SearchByID(self, request, context):
@@ -363,11 +382,22 @@ class MilvusServicer:
             return self.config.cli(cmd)
         if cmd == "cache_info":  # labkit extension
             return json.dumps(self.store.cache_info())
+        if cmd.startswith("labkit_placement "):  # labkit extension, sent by the router
+            try:
+                spec = json.loads(cmd.partition(" ")[2])
+                done = self.store.set_placement(str(spec["me"]), [str(n) for n in spec["nodes"]],
+                                                float(spec.get("ttl_s", 10.0)))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise MilvusError(Code.ILLEGAL_ARGUMENT, f"labkit_placement needs JSON "
+                                  f'{{"me": "host:port", "nodes": [...], "ttl_s": 10}}: {exc}') from None
+            return json.dumps(done)
         if cmd == "labkit_stats":  # labkit extension
             meta_ok = self.store.meta_reachable()  # a node without its metadata is not healthy
             with self._stats_lock:
-                return json.dumps({**self.stats, "role": self.role, "pid": os.getpid(),
-                                   "uptime_s": time.time() - self.started, "meta_ok": meta_ok})
+                stats = dict(self.stats)
+            return json.dumps({**stats, "role": self.role, "pid": os.getpid(),
+                               "uptime_s": time.time() - self.started, "meta_ok": meta_ok,
+                               "timings": self.timings.snapshot(), "snapshots": self.store.snapshot_stats()})
         return "Unknown command"
 
 

@@ -33,6 +33,7 @@ from labkit.milvus import tags as partition_tags
 from labkit.milvus import topk as topk_merge
 from labkit.milvus.defaults import DEFAULT_TAG
 from labkit.milvus.enums import INDEX_NAMES, is_binary
+from labkit.milvus.fingerprint import Fingerprint
 from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node import path_lock
@@ -270,6 +271,10 @@ class Store:
         """One pass of merge, index build and cleanup (what the background thread runs)."""
         return self.maintenance.maintain()
 
+    def set_placement(self, me: str, nodes: list[str], ttl_s: float) -> dict:
+        """ro + preload: the router's ring; preload only the files it routes to ``me`` (for ``ttl_s``)."""
+        return self.maintenance.set_placement(me, nodes, ttl_s)
+
     def preload_new(self) -> int:
         """ro + preload: load searchable files not yet cached; returns how many were loaded."""
         return self.maintenance.preload_new()
@@ -481,6 +486,18 @@ class Store:
         if self._snapshots is None:
             raise MilvusError(Code.UNEXPECTED_ERROR, "the store is not started")
         return self._snapshots.read(name)
+
+    def snapshot_stats(self) -> dict:
+        """How searches got their snapshot: kept without a query, kept after a check, read anew."""
+        return self._snapshots.count_snapshot() if self._snapshots is not None else {}
+
+    def search_snapshot_for_files(self, name: str, file_ids: list[int],
+                                  file_list: Fingerprint | None = None) -> SearchSnapshot:
+        """``search_snapshot`` for a SearchInFiles: no meta read when the kept snapshot has the router's
+        file list ``file_list`` (its fingerprint) and lists every file."""
+        if self._snapshots is None:
+            raise MilvusError(Code.UNEXPECTED_ERROR, "the store is not started")
+        return self._snapshots.read_for_files(name, file_ids, file_list)
 
     def search(self, name: str, tags: list[str], queries: np.ndarray, topk: int, params: dict, *,
                snapshot: SearchSnapshot | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,26 @@ class StoreCore(Protocol):
     def search_snapshot(self, name: str) -> SearchSnapshot: ...
 
 
+class Placement:
+    """Which files a router sends to this node: ``nodes`` on the router's consistent-hash ring, this
+    node being ``me``; valid until ``expires`` (monotonic), after which the node preloads everything."""
+
+    def __init__(self, me: str, nodes: list[str], ttl_s: float) -> None:
+        from labkit.router.ring import Ring
+
+        self.me = me
+        self.ring = Ring(nodes)
+        self.expires = time.monotonic() + ttl_s
+        if me not in self.ring.nodes:
+            raise ValueError(f"{me!r} is not one of the ring's nodes {list(self.ring.nodes)}")
+
+    def mine(self, file_id: int) -> bool:
+        return time.monotonic() > self.expires or self.ring.node_for(file_id) == self.me
+
+    def same(self, other: Placement | None) -> bool:
+        return other is not None and other.me == self.me and other.ring.nodes == self.ring.nodes
+
+
 class Maintenance:
     """Merges, index builds, compaction and cleanup of one store, and its background threads."""
 
@@ -83,6 +104,9 @@ class Maintenance:
         self._failed_builds: set[tuple] = set()  # (file row id, engine_type, params) that failed
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._placement: Placement | None = None  # the router's ring: preload only this node's files
+        self._replan = threading.Event()  # the placement changed: the preload loop runs a pass
+        self._seen_files: dict[str, frozenset] = {}  # collection -> its searchable rows at the last pass
 
     @property
     def _meta(self) -> m.Meta:
@@ -417,36 +441,98 @@ class Maintenance:
         if gone:
             self.core.cache.evict_where(lambda s: s.file_row_id in gone)
         return len(gone)
+    def set_placement(self, me: str, nodes: list[str], ttl_s: float) -> dict:
+        """The router's ring (labkit extension): preload only the files it routes to ``me``.
+
+        Renewed by the router every few seconds; once ``ttl_s`` passes without renewal (no
+        router), every file is preloaded again. A changed ring runs a preload pass at once.
+        """
+        new = Placement(me, nodes, ttl_s)
+        old, self._placement = self._placement, new
+        if not new.same(old):
+            self._replan.set()
+        return {"me": me, "nodes": list(new.ring.nodes), "ttl_s": ttl_s, "changed": not new.same(old)}
 
     def _preload_loop(self) -> None:
-        while not self._stop.wait(self.core.settings.preload_interval):
-            try:
-                self.preload_new()
-            except Exception:  # noqa: BLE001
-                log.exception("preload poll failed")
+        """Check the meta's one-row change marker every ``preload_interval`` on a connection of its
+        own (searches never wait for it); read the file list and load only when it changed, or
+        again after a load failed (a file this mount does not show yet)."""
+        watcher = m.Meta(self.core.settings.meta_uri, self.core.storage)
+        marker: tuple | None = None
+        try:
+            while not self._stop.wait(self.core.settings.preload_interval):
+                try:
+                    now = watcher.change_marker()
+                    if self._replan.is_set() or self._placement_expired():
+                        self._replan.clear()
+                        marker = None
+                    if now == marker:
+                        continue
+                    _, failed = self._preload_pass(watcher, time.time())
+                    marker = None if failed else now
+                except Exception:  # noqa: BLE001
+                    log.exception("preload poll failed")
+                    marker = None
+        finally:
+            watcher.close()
+
+    def _placement_expired(self) -> bool:
+        p = self._placement
+        if p is not None and time.monotonic() > p.expires:
+            self._placement = None
+            return True
+        return False
 
     def preload_new(self) -> int:
         """ro + preload: load searchable files not yet cached; returns how many were loaded."""
-        loaded = 0
-        fresh: set[str] = set()
-        for coll in self._meta.collections():
-            files = self._meta.files(self.core.tables(coll["table_id"]))
-            for f in files:
-                if self._stop.is_set():
-                    return loaded
-                if self.core.cache.peek(int(f["id"])) is None:
-                    try:
-                        self.core.segments.load(f, coll)
-                        loaded += 1
-                        fresh.add(coll["table_id"])
-                    except MilvusError:
-                        pass  # not visible on this mount yet: next poll
-        # Refresh the search's kept file list too, so the first query after a flush finds both the
-        # segment and the list ready (otherwise it re-reads the list: ~1 ms of a ~6 ms search).
-        for name in fresh:
+        return self._preload_pass(self._meta, time.time())[0]
+
+    def _preload_pass(self, meta: m.Meta, seen: float) -> tuple[int, int]:
+        """Load the searchable files not cached yet, newest first; (loaded, failed). With a
+        placement from the router, only the files it routes to this node.
+
+        The search snapshots of the collections concerned are refreshed meanwhile (on the store's
+        own meta connection), so the query that follows the load finds both ready.
+        """
+        files = meta.searchable_files()
+        live = {int(f["id"]) for f in files}
+        placement = self._placement
+        todo = [f for f in files if self.core.cache.peek(int(f["id"])) is None
+                and (placement is None or placement.mine(int(f["id"])))]
+        # collections whose searchable rows changed since the last pass, loaded here or not: their
+        # kept snapshots match the router's new file list again before the next query
+        rows: dict[str, set] = defaultdict(set)
+        for f in files:
+            rows[f["collection"]].add((int(f["id"]), int(f["file_type"]), int(f["row_count"]), int(f["updated_time"])))
+        now = {name: frozenset(r) for name, r in rows.items()}
+        changed = {name for name, sig in now.items() if self._seen_files.get(name) != sig}
+        self._seen_files = now
+        refresh = None
+        if todo or changed:
+            names = sorted({f["collection"] for f in todo} | changed)
+            refresh = threading.Thread(target=self._refresh_snapshots, args=(names,), name="store-preload-snap",
+                                       daemon=True)
+            refresh.start()
+        loaded = failed = 0
+        for f in todo:
+            if self._stop.is_set():
+                break
+            coll = {"table_id": f["collection"], "metric_type": f["metric_type"], "dimension": f["dimension"]}
+            try:
+                self.core.segments.load(f, coll, seen=seen, by="preload")
+                loaded += 1
+            except MilvusError:
+                failed += 1  # not visible on this mount yet: the next pass retries
+        if refresh is not None:
+            refresh.join()
+        # merged away or dropped; ids above the newest one read here may be rows a search just loaded
+        newest = max(live, default=0)
+        self.core.cache.evict_where(lambda s: s.file_row_id not in live and s.file_row_id <= newest)
+        return loaded, failed
+
+    def _refresh_snapshots(self, names: list[str]) -> None:
+        for name in names:
             try:
                 self.core.search_snapshot(name)
             except MilvusError:
                 pass  # dropped meanwhile: the next search reports it
-        self.release_gone()  # merged away, or its collection or partition dropped
-        return loaded

@@ -4,7 +4,8 @@
 Admin and introspection go through ``Cmd`` so any pymilvus client can use them:
 
 - ``conn_stats``: as Mishards, ``{group: {node: {"connections", "max-time", "num"}}}`` of the read nodes;
-- ``labkit_topology``: the topology as JSON (rw node, read nodes, live/suspended, counters);
+- ``labkit_topology``: the topology as JSON (rw node, read nodes, live/suspended, counters, seconds
+  per stage of routed searches);
 - ``routing <collection> [tag ...]``: the ring's points and the file -> node map;
 - ``add_node host:port`` / ``remove_node host:port`` / ``refresh_nodes``: change the read nodes.
 """

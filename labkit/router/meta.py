@@ -46,8 +46,7 @@ class CollectionFiles:
     fingerprint: rowhash.Fingerprint | None = field(default=None, compare=False)
 
 
-_FILES_COLUMNS = ("t.table_id", "t.owner_table", "t.partition_tag", "t.metric_type", "t.dimension",
-                  "f.id", "f.file_type", "f.row_count", "f.updated_time")
+_FILES_COLUMNS = rowhash.FILE_LIST_COLUMNS
 _FILES_FROM = (
     f"FROM Tables t LEFT JOIN TableFiles f ON f.table_id = t.table_id AND f.file_type IN ({SEARCHABLE_SQL}) "
     "WHERE t.state <> 1 AND (t.table_id = %s OR t.owner_table = %s)"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +29,10 @@ from typing import Any
 import grpc
 import numpy as np
 
-from labkit.milvus import replies, topk
+from labkit.milvus import fingerprint, replies, topk
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code
+from labkit.milvus.timing import Clock, StageTimes
 from labkit.router.config import RouterConfig
 from labkit.router.counters import Counters
 from labkit.router.discovery import Discovery
@@ -119,6 +121,19 @@ def search_in_files_bytes(file_ids: Sequence[str], search_param: bytes) -> bytes
     return bytes(out)
 
 
+def with_file_list(search_param: bytes, fp: fingerprint.Fingerprint | None) -> bytes:
+    """The encoded SearchParam plus one extra_params pair naming the file list's fingerprint.
+
+    Appended, not re-encoded: a repeated field's entries may follow the rest of the message. The
+    node searches with its kept snapshot when that snapshot has this fingerprint (see
+    ``labkit.milvus.fingerprint.FILE_LIST_KEY``); other servers ignore an unknown key.
+    """
+    if fp is None:
+        return search_param
+    kv = pb.KeyValuePair(key=fingerprint.FILE_LIST_KEY, value=fingerprint.as_text(fp)).SerializeToString()
+    return search_param + b"\x2a" + _varint(len(kv)) + kv
+
+
 class SearchRouter:
     """Search and SearchInFiles across the read nodes; the rw node answers what they cannot.
 
@@ -136,18 +151,27 @@ class SearchRouter:
         self.client = client
         self.ring = ring
         self.pool = pool
+        # fingerprint checks run on two long-lived threads that keep their MySQL connections (one
+        # per thread) open: a check never pays a connect, as it would on a fan-out thread new to it
+        self._checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="meta-check")
         self._lock = threading.Lock()
         self._seen: dict[str, dict[int, int]] = {}  # node -> file id -> updated_time it last searched
         self._files: dict[SearchKey, CollectionFiles] = {}  # the file list of the last search per key
+        # seconds per stage of each routed Search (labkit_topology "timings"): parse, list (the kept file
+        # list, or reading it), nodes (SearchInFiles on the read nodes), merge (top-k and reply),
+        # check (waiting for the fingerprint query that confirms the kept list)
+        self.timings = StageTimes()
 
     # -- the two search RPCs -----------------------------------------------------------------
     def search(self, request: bytes, forward: Callable[[], bytes]) -> bytes:
         """A Search request (serialized SearchParam); ``forward()`` asks the rw node instead."""
+        clock = Clock()
         self.counters.add("searches")
         param = pb.SearchParam.FromString(request)
         tags = list(param.partition_tag_array)
         nq = len(param.query_record_array)
         key = (param.collection_name, tuple(tags))
+        clock.lap("parse")
         with self._lock:
             cached = self._files.get(key)
         if cached is not None and cached.files and cached.fingerprint and self.discovery.read_nodes():
@@ -155,13 +179,17 @@ class SearchRouter:
             # rows it came from. The answer is kept only when the fingerprint is unchanged, so a
             # file flushed before this request arrived is never missed (the query starts after
             # the request came in); otherwise the list is read again and the search redone.
-            fresh = self.pool.submit(self.meta.fingerprint, param.collection_name)
-            routed = self.route(cached, request, nq, param.topk, forward, speculative=True)
+            fresh = self._checks.submit(self.meta.fingerprint, param.collection_name)
+            clock.lap("list")
+            routed = self.route(cached, request, nq, param.topk, forward, speculative=True, clock=clock)
             # a node that did not answer is not asked again by this search (it is suspended already)
             skip = routed.book.unreachable
-            if fresh.result() == cached.fingerprint:
+            same = fresh.result() == cached.fingerprint
+            clock.lap("check")
+            if same:
                 if routed.reply is not None:
                     self.commit(routed.book)
+                    self.timings.record("Search", clock.stages)
                     return routed.reply
                 found = cached  # a read node failed: the normal path below reroutes its files
             else:
@@ -170,11 +198,14 @@ class SearchRouter:
         else:
             found, skip = self.meta.collection_files(param.collection_name, tags), set()
         self.remember(key, found)
+        clock.lap("list")
         if found is None or not found.files or not self.discovery.read_nodes():
             # unknown collection or tags (the node words the error), nothing flushed, or no read nodes
             self.counters.add("rw_served")
             return forward()
-        return self._kept(self.route(found, request, nq, param.topk, forward, skip=skip))
+        reply = self._kept(self.route(found, request, nq, param.topk, forward, skip=skip, clock=clock))
+        self.timings.record("Search", clock.stages)
+        return reply
 
     def search_in_files(self, request: bytes, forward: Callable[[], bytes]) -> bytes:
         """A SearchInFiles request: the named files, placed on the read nodes like a Search's."""
@@ -191,6 +222,9 @@ class SearchRouter:
         files = CollectionFiles(found.name, found.metric_type, found.dimension, rows)
         nq = len(sp.query_record_array)
         return self._kept(self.route(files, sp.SerializeToString(), nq, sp.topk, forward))
+
+    def close(self) -> None:
+        self._checks.shutdown(wait=False, cancel_futures=True)
 
     def _kept(self, routed: Routed) -> bytes:
         if routed.reply is None:
@@ -229,7 +263,7 @@ class SearchRouter:
     # -- routing -------------------------------------------------------------------------------
     def route(self, found: CollectionFiles, search_param: bytes, nq: int, k: int,
               fallback: Callable[[], bytes], speculative: bool = False,
-              skip: set[str] | None = None) -> Routed:
+              skip: set[str] | None = None, clock: Clock | None = None) -> Routed:
         """The merged reply of the read nodes for ``found`` (or ``fallback()`` when they cannot).
 
         ``speculative``: give up (reply None) at the first node failure instead of rerouting,
@@ -238,6 +272,7 @@ class SearchRouter:
         once, so concurrent searches stop waiting for it too; each search waits for it once.
         """
         by_id = {f.id: f for f in found.files}
+        search_param = with_file_list(search_param, found.fingerprint)
         pending: list[FileRow] = list(found.files)
         parts: list[tuple[np.ndarray, np.ndarray]] = []
         excluded: set[str] = set(skip or ())
@@ -249,6 +284,8 @@ class SearchRouter:
                 break
             plan = self.ring(nodes).assign(f.id for f in pending)
             answers = self.fan_out(found.name, plan, by_id, search_param)
+            if clock is not None:
+                clock.lap("nodes")
             pending = []
             for node, answer in answers.items():
                 if answer.outcome is Outcome.FINAL:
@@ -280,7 +317,10 @@ class SearchRouter:
                 if len(plan) == 1 and round_ == 0:
                     return Routed(answers[next(iter(plan))].raw, book)  # one node served it all: as is
                 d, i = topk.merge(parts, k, found.metric_type, nq=nq)
-                return Routed(replies.topk_bytes(d, i), book)
+                reply = replies.topk_bytes(d, i)
+                if clock is not None:
+                    clock.lap("merge")
+                return Routed(reply, book)
             book.counts["rerouted_files"] += len(pending)
         if speculative:
             return Routed(None, book)
@@ -302,12 +342,14 @@ class SearchRouter:
                 search_param: bytes) -> dict[str, NodeAnswer]:
         """SearchInFiles on each node of ``plan`` at once -> node -> its answer.
 
-        Blocking calls: this thread serves one node, pool threads the others. (A grpc ``future``
-        starts a channel polling thread per call on an idle channel, which cost more than the
-        search itself.)
+        Blocking calls: this thread serves the node with the most files (the longest leg, which
+        then waits for no thread hand-off), pool threads the others. (A grpc ``future`` starts a
+        channel polling thread per call on an idle channel, which cost more than the search itself.)
         """
-        items = list(plan.items())
-        futures = [(node, self.pool.submit(self.search_node, node, collection, fids, by_id, search_param))
+        items = sorted(plan.items(), key=lambda item: -len(item[1]))
+        submitted = time.perf_counter()
+        futures = [(node, self.pool.submit(self.search_node, node, collection, fids, by_id, search_param,
+                                           submitted))
                    for node, fids in items[1:]]
         out = {}
         if items:
@@ -318,12 +360,23 @@ class SearchRouter:
         return out
 
     def search_node(self, node: str, collection: str, fids: list[str], by_id: dict[int, FileRow],
-                    search_param: bytes) -> NodeAnswer:
-        """One read node's SearchInFiles over ``fids``, after reloading the files it saw older."""
+                    search_param: bytes, submitted: float | None = None) -> NodeAnswer:
+        """One read node's SearchInFiles over ``fids``, after reloading the files it saw older.
+
+        Timed as kind ``SearchInFiles call`` (labkit_topology timings): ``handoff`` from ``submitted``
+        (a pool thread's start delay), ``call`` the RPC as seen from here (the node's own stages are
+        in its ``labkit_stats``; the rest is gRPC and scheduling).
+        """
+        clock = Clock()
+        if submitted is not None:
+            clock.stages["handoff"] = clock.started - submitted
         try:
             self._reload_if_changed(node, collection, fids, by_id)
             body = search_in_files_bytes(fids, search_param)
+            clock.lap("prepare")
             raw = self.client(node).method("SearchInFiles")(body, timeout=self.cfg.search_timeout)
+            clock.lap("call")
+            self.timings.record("SearchInFiles call", clock.stages)
         except _NodeFailed as exc:
             return NodeAnswer(Outcome.FAILED, reason=str(exc), unreachable=exc.unreachable)
         except grpc.RpcError as exc:

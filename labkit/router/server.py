@@ -27,6 +27,7 @@ from labkit.router.config import RouterConfig
 from labkit.router.counters import Counters
 from labkit.router.discovery import Discovery
 from labkit.router.meta import MetaReader
+from labkit.router.placement import PlacementSender
 from labkit.router.ring import Ring
 from labkit.router.search import SearchRouter
 
@@ -150,6 +151,9 @@ class Router:
         }
         for name in FILE_CHANGING:
             self.special[name] = lambda req, ctx, _name=name: self.forward_and_refresh(_name, req, ctx)
+        # each read node hears which files it is sent, so a preloading node reads only those
+        self.placement = PlacementSender(self.discovery.live_nodes, self._cmd_call)
+        self.placement.start()
 
     # -- plumbing --------------------------------------------------------------------------
     def client(self, addr: str) -> NodeClient:
@@ -182,8 +186,12 @@ class Router:
         except grpc.RpcError:
             return False
         return pb.StringReply.FromString(raw).status.error_code == Code.SUCCESS
+    def _cmd_call(self, addr: str, request: bytes) -> bytes:
+        return self.client(addr).method("Cmd")(request, timeout=min(self.cfg.search_timeout, 2.0))
 
     def close(self) -> None:
+        self.placement.stop()
+        self.searches.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             for c in self._clients.values():
@@ -285,6 +293,7 @@ class Router:
             "suspended": self.discovery.suspended(),
             "max_retry": self.cfg.max_retry,
             "stats": self.stats.snapshot(),
+            "timings": self.searches.timings.snapshot(),  # seconds per stage of routed searches
         }
 
     def routing(self, collection: str, tags: Sequence[str] = ()) -> dict:

@@ -64,3 +64,38 @@ def test_reader_reuses_its_file_list_only_while_the_meta_rows_are_unchanged(pair
     with pytest.raises(MilvusError) as err:
         r.search("c", [], x[:1], 1, {})
     assert err.value.code == 4
+
+
+def test_search_in_files_with_the_routers_file_list_reads_no_meta(pair):
+    from labkit.router.config import parse_sqlalchemy_uri
+    from labkit.router.meta import MetaReader
+
+    w, r = pair
+    w.create_collection("c", DIM, 1, 1)
+    w.create_partition("c", "p")
+    x = _rand(1000)
+    ids = w.insert("c", "", x, None)
+    w.insert("c", "p", _rand(300, seed=4), None)
+    w.flush()
+    kept = r.search_snapshot("c")
+    files = [int(f["id"]) for f in kept.files]
+    router_meta = MetaReader(parse_sqlalchemy_uri(r.settings.meta_uri.replace("mysql://", "mysql+pymysql://", 1)))
+    try:
+        routed = router_meta.collection_files("c")
+        assert routed.fingerprint == kept.file_list  # the router's list, computed by the node alike
+        before = r.snapshot_stats()
+        snap = r.search_snapshot_for_files("c", files, routed.fingerprint)
+        assert snap is kept and r.snapshot_stats() == {**before, "kept": before["kept"] + 1}  # no query
+        _, got = r.search_in_files("c", files, x[:2], 1, {}, snapshot=snap)
+        assert got[:, 0].tolist() == ids[:2].tolist()
+        assert r.search_snapshot_for_files("c", files, None) is kept  # no list sent: checked as usual
+        assert r.snapshot_stats()["checked"] == before["checked"] + 1
+
+        w.create_index("c", 2, {"nlist": 4})  # only the collection row changes (files too small)
+        changed = router_meta.collection_files("c")
+        assert changed.fingerprint != routed.fingerprint and [f.id for f in changed.files] == sorted(files)
+        snap = r.search_snapshot_for_files("c", files, changed.fingerprint)
+        assert snap.index_type == 2 and snap.file_list == changed.fingerprint  # read again
+        assert r.snapshot_stats()["read"] == before["read"] + 1
+    finally:
+        router_meta.close()

@@ -64,6 +64,13 @@ def test_search_rpcs_answer_what_the_store_finds(node):
     reply = svc.SearchByID(req, None)
     assert reply.status.error_code == 0 and _ids(reply)[0, 0] == pids[3]
 
+    import json
+
+    timings = json.loads(svc._cmd("labkit_stats"))["timings"]  # where each search's time went
+    assert timings["Search"]["calls"] == 2 and timings["SearchInFiles"]["calls"] == 1
+    assert set(timings["Search"]["seconds"]) == {"meta", "decode", "search", "reply"}
+    assert all(v >= 0 for v in timings["Search"]["seconds"].values()) and timings["Search"]["seconds"]["search"] > 0
+
 
 def test_search_rpc_errors_keep_their_codes_and_order(node):
     st, svc = node

@@ -72,7 +72,8 @@ def test_index_file_container(tmp_path):
     size = seg.write_index(d, "77", 2, b"payload")
     data = (d / "77").read_bytes()
     assert len(data) == size and struct.unpack("<i", data[:4])[0] == 2
-    assert seg.read_index(d, "77") == (2, b"payload")
+    itype, blob, at = seg.read_index(d, "77")
+    assert (itype, bytes(blob)) == (2, b"payload") and data[at:at + 7] == b"payload"
     seg.remove_index(d, "77")
     assert not (d / "77").exists()
 
@@ -83,3 +84,45 @@ def test_remove_segment_removes_empty_table_dir(tmp_path):
     seg.write_raw(d, "1", np.ones((1, 2), np.float32), np.arange(1))
     seg.remove_segment(d)
     assert not d.exists() and not d.parent.exists()
+
+
+def test_read_whole_in_parallel_chunks_is_byte_exact(tmp_path, monkeypatch):
+    monkeypatch.setattr(seg, "READ_CHUNK", 1000)  # many chunks on the read pool
+    data = np.random.default_rng(3).integers(0, 256, 10_500, dtype=np.uint8)
+    path = tmp_path / "blob"
+    path.write_bytes(data.tobytes())
+    assert np.array_equal(seg.read_whole(path), data)
+    nested = seg.submit_read(lambda: seg.read_whole(path)).result()  # on the pool: reads alone
+    assert np.array_equal(nested, data)
+
+
+def test_sized_arrays_are_views_of_one_read_and_reject_truncation(tmp_path):
+    d = tmp_path / "s"
+    vectors = np.random.default_rng(0).random((50, 4), dtype=np.float32)
+    ids = np.arange(50, dtype=np.int64) * 7
+    seg.write_raw(d, "9", vectors, ids)
+    assert np.array_equal(seg.read_vectors(d, "9", 4, False), vectors)
+    assert np.array_equal(seg.read_ids(d, "9"), ids)
+    raw = (d / "9.uid").read_bytes()
+    (d / "9.uid").write_bytes(raw[:-3])
+    with pytest.raises(ValueError, match="header says"):
+        seg.read_ids(d, "9")
+
+
+def test_an_index_read_into_faiss_buffer_loads_like_a_copy(tmp_path):
+    from labkit.node.engine import SegmentIndex, faiss_buffer
+
+    x = np.random.default_rng(1).random((2000, 16), dtype=np.float32)
+    built = SegmentIndex.build(x, 2, 1, {"nlist": 16})  # IVF_FLAT, L2
+    d = tmp_path / "s"
+    d.mkdir()
+    seg.write_index(d, "5", 2, built.to_bytes())
+    reader, alloc = faiss_buffer()
+    _, blob, base = seg.read_index(d, "5", alloc)
+    direct = SegmentIndex.from_bytes(blob, reader, base)
+    copied = SegmentIndex.from_bytes(seg.read_index(d, "5")[1])
+    del blob, reader, alloc
+    q = x[:5]
+    for a, b in zip(direct.search(q, 3, {"nprobe": 16}), copied.search(q, 3, {"nprobe": 16}), strict=True):
+        assert np.array_equal(a, b)
+    assert direct.search(q, 1, {"nprobe": 16})[1][:, 0].tolist() == list(range(5))

@@ -11,6 +11,7 @@ from labkit.milvus.status import Code, MilvusError
 from labkit.node import meta as m
 from labkit.node.settings import StoreSettings
 from labkit.node.store import Store
+from labkit.router.ring import Ring
 
 DIM = 8
 
@@ -162,6 +163,104 @@ def test_ro_preload_poller_loads_new_segments(tmp_path, store):
         assert ro.cache.misses == misses  # the first query found it loaded
     finally:
         ro.close()
+
+
+def test_preload_records_where_the_load_time_went(tmp_path, store):
+    ro = Store(_settings(tmp_path, cluster=True, role="ro", preload=True, preload_interval=0.01))
+    ro.start()
+    try:
+        store.create_collection("c", DIM, 1, 1)
+        store.create_partition("c", "p")
+        store.insert("c", "p", _rand(100), None)
+        store.flush()
+        (f,) = store.meta.files(store.tables("c"))
+        deadline = time.monotonic() + 10
+        while ro.cache.peek(f["id"]) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (seg,) = [s for s in ro.cache_info()["segments"] if s["file_row_id"] == f["id"]]
+        load = seg["load"]
+        assert load["by"] == "preload" and load["bytes"] == 100 * DIM * 4
+        assert load["read_s"] > 0 and load["meta_lag_s"] is not None and load["meta_lag_s"] >= 0
+        assert load["loaded_at"] >= load["committed_at"] == int(f["updated_time"]) / 1e6
+        # the partition's file was loaded under its collection, whose kept snapshot already lists it
+        assert f["id"] in ro.search_snapshot("c").file_ids
+        misses = ro.cache.misses
+        ro.search("c", ["p"], _rand(1), 1, {})
+        assert ro.cache.misses == misses
+    finally:
+        ro.close()
+
+
+def test_preload_with_a_placement_loads_only_the_files_routed_here(tmp_path, store):
+    ro = Store(_settings(tmp_path, cluster=True, role="ro", preload=True, preload_interval=0.01))
+    ro.start()
+    try:
+        ro.set_placement("n1:1", ["n1:1", "n2:2"], ttl_s=60)
+        store.create_collection("c", DIM, 1, 1)
+        for b in range(8):
+            store.insert("c", "", _rand(50, b), None)
+            store.flush()
+        ids = [int(f["id"]) for f in store.meta.files(["c"])]
+        mine = {i for i in ids if Ring(["n1:1", "n2:2"]).node_for(i) == "n1:1"}
+        assert mine and mine != set(ids)  # 8 files over two nodes: both get some
+        deadline = time.monotonic() + 10
+        while {s.file_row_id for s in ro.cache.items()} != mine and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # more passes would load nothing else
+        assert {s.file_row_id for s in ro.cache.items()} == mine
+        ro.set_placement("n1:1", ["n1:1"], ttl_s=60)  # the other node left: its files move here
+        deadline = time.monotonic() + 10
+        while len(ro.cache.items()) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert {s.file_row_id for s in ro.cache.items()} == set(ids)
+        ro.release("c")
+        ro.set_placement("n1:1", ["n1:1", "n2:2"], ttl_s=0.2)  # not renewed: back to loading every file
+        deadline = time.monotonic() + 10
+        while len(ro.cache.items()) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert {s.file_row_id for s in ro.cache.items()} == set(ids)
+        with pytest.raises(ValueError):
+            ro.set_placement("n3:3", ["n1:1"], ttl_s=60)
+    finally:
+        ro.close()
+
+
+def test_preload_pass_refreshes_snapshots_of_changed_collections_it_does_not_load(tmp_path, store):
+    ro = Store(_settings(tmp_path, cluster=True, role="ro"))
+    ro.start()
+    try:
+        refreshed: list[str] = []
+        real = ro.search_snapshot
+        ro.search_snapshot = lambda name: (refreshed.append(name), real(name))[1]
+        ro.set_placement("n1:1", ["n1:1", "n2:2"], ttl_s=60)
+        store.create_collection("c", DIM, 1, 1)
+        store.insert("c", "", _rand(50), None)
+        store.flush()
+        (f,) = store.meta.files(["c"])
+        me = Ring(["n1:1", "n2:2"]).node_for(f["id"]) == "n1:1"
+        ro.set_placement("n1:1" if not me else "n2:2", ["n1:1", "n2:2"], ttl_s=60)  # the file is not ours
+        assert ro.maintenance.preload_new() == 0 and ro.cache.peek(f["id"]) is None
+        assert refreshed == ["c"]  # its rows changed: the snapshot follows the router's new list
+        refreshed.clear()
+        assert ro.maintenance.preload_new() == 0 and refreshed == []  # nothing changed since
+    finally:
+        ro.close()
+
+
+def test_change_marker_moves_with_every_file_row_write(store):
+    marks = [store.meta.change_marker()]
+    store.create_collection("c", DIM, 1, 1)
+    store.insert("c", "", _rand(10), None)
+    store.flush()
+    marks.append(store.meta.change_marker())
+    (f,) = store.meta.files(["c"])
+    time.sleep(0.002)
+    store.meta.update_files([f["id"]], row_count=9)
+    marks.append(store.meta.change_marker())
+    store.meta.delete_files([f["id"]])
+    marks.append(store.meta.change_marker())
+    assert all(a != b for a, b in zip(marks, marks[1:], strict=False)), marks  # a poller sees each write
+    assert store.meta.change_marker() == marks[-1]  # nothing written: the same marker
 
 
 def test_cache_is_bounded_and_evicts_lru(tmp_path, store):

@@ -182,7 +182,7 @@ class _NodeBase(Service):
             logs_path=str(logs_path), cache_size=str(o.get("cache_size") or default_sizes()[0]),
             insert_buffer_size=str(o.get("insert_buffer_size") or default_sizes()[1]),
             auto_flush_interval=o.get("auto_flush_interval", 1),
-            preload_poll_interval=o.get("preload_poll_interval", 0.2),
+            preload_poll_interval=o.get("preload_poll_interval", 0.01),
             http_enable=bool(o.get("http_port")), http_port=int(o.get("http_port") or 19121),
             metric_enable=bool(metric_port), metric_port=int(metric_port or 9091),
             # the lab also keeps every record in node.log (the process's output), beside logs/milvus-*.log
