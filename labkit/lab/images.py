@@ -44,9 +44,22 @@ SETS = {"real": REAL, "local": LOCAL}
 SUITE = "bookworm"
 DOCKERFILES = Path(__file__).resolve().parent / "dockerfiles"
 REPO = Path(__file__).resolve().parents[2]
-# what the labkit image needs to run labkit.node and labkit.router (not the notebook stack)
-LAB_DEPS = ("numpy>=1.26", "faiss-cpu>=1.8", "grpcio>=1.60", "protobuf>=5.26", "pyyaml>=6.0",
-            "pymysql>=1.1", "psutil>=5.9", "uhashring>=2.3", "ujson>=5.9", "requests>=2.31")
+# the distributions the labkit image needs to run labkit.node and labkit.router (not the notebook
+# stack); their version ranges are pyproject.toml's
+LAB_DEP_NAMES = ("numpy", "faiss-cpu", "grpcio", "protobuf", "pyyaml", "pymysql", "psutil", "uhashring",
+                 "ujson", "requests", "aiohttp", "annoy", "prometheus-client", "google-re2")
+
+
+def lab_deps() -> tuple[str, ...]:
+    """``LAB_DEP_NAMES`` with pyproject.toml's version ranges, e.g. ``numpy>=1.26``."""
+    import tomllib
+
+    specs = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    by_name = {re.split(r"[<>=!~\[ ]", spec, maxsplit=1)[0].lower(): spec for spec in specs}
+    missing = [n for n in LAB_DEP_NAMES if n not in by_name]
+    if missing:
+        raise LabError(f"pyproject.toml does not list {', '.join(missing)}, which the labkit image needs.")
+    return tuple(by_name[n] for n in LAB_DEP_NAMES)
 PYMILVUS = "pymilvus==1.1.2"
 
 
@@ -131,7 +144,7 @@ def inputs(name: str, mirror: str) -> str:
     dockerfile = (DOCKERFILES / f"{_short(name)}.Dockerfile").read_bytes()
     if name == LOCAL["node"]:
         srcs = [str(p.relative_to(REPO)).encode() + p.read_bytes() for p in _labkit_sources()]
-        return _digest(base, dockerfile, " ".join(LAB_DEPS), PYMILVUS, pip_ca_bundle().read_bytes(), *srcs)
+        return _digest(base, dockerfile, " ".join(lab_deps()), PYMILVUS, pip_ca_bundle().read_bytes(), *srcs)
     extra = [p.read_bytes() for p in sorted(DOCKERFILES.glob(f"{_short(name)}-*"))]
     return _digest(base, dockerfile, *extra)
 
@@ -246,7 +259,7 @@ def _build_derived(client, name: str, want: str) -> None:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(src, dest)
             shutil.copy(pip_ca_bundle(), ctx / "pip-ca.crt")
-            buildargs = {"LAB_DEPS": " ".join(LAB_DEPS), "PYMILVUS": PYMILVUS}
+            buildargs = {"LAB_DEPS": " ".join(lab_deps()), "PYMILVUS": PYMILVUS}
         _docker_build(client, ctx, name, want, buildargs)
 
 

@@ -2,7 +2,8 @@
 #   docker run ... labkit/lab python -m labkit.node --config /var/lib/milvus/conf/server_config.yaml
 #   docker run ... labkit/lab python -m labkit.router   (Mishards environment variables)
 FROM labkit/debian:bookworm
-RUN apt-get update -q && apt-get install -y -q python3 python3-venv libgomp1 \
+# g++ and python3-dev: annoy builds its extension from source
+RUN apt-get update -q && apt-get install -y -q python3 python3-venv python3-dev g++ libgomp1 \
     && rm -rf /var/lib/apt/lists/*
 # the CA bundle the building machine's pip trusts (TLS-inspecting proxies)
 COPY pip-ca.crt /etc/labkit/pip-ca.crt
