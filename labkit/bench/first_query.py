@@ -393,7 +393,8 @@ def _load_breakdown(mc: ModeCluster, records: dict[int, dict], files: list[dict]
     fid = max(records, key=lambda i: records[i].get("loaded_at") or 0)
     rec = records[fid]
     committed = rec.get("committed_at")
-    return {"file": fid, "by": rec.get("by"), "commit_before_ack_ms": _ms(t_ack_wall - committed) if committed else None,
+    return {"file": fid, "by": rec.get("by"),
+            "commit_before_ack_ms": _ms(t_ack_wall - committed) if committed else None,
             "meta_lag_ms": _ms(rec.get("meta_lag_s")), "queue_ms": _ms(rec.get("queue_s")),
             "read_ms": _ms(rec.get("read_s")), "decode_ms": _ms(rec.get("decode_s")),
             "read_mib_s": rec.get("read_mib_s"), "bytes": rec.get("bytes"),
@@ -406,13 +407,16 @@ def _query_breakdown(mc: ModeCluster, before: dict, after: dict, latency_s: floa
     nodes = {n: per_call(before[n], after[n], "SearchInFiles") for n in mc.ro_names}
     nodes = {n: v for n, v in nodes.items() if v}
     calls = per_call(before["router"], after["router"], "SearchInFiles call")
-    out: dict[str, Any] = {"latency_ms": _ms(latency_s), "router": router, "node_calls": calls, "nodes": nodes}
+    out: dict[str, Any] = {"latency_ms": _ms(latency_s), "router": router, "node_calls": calls,
+                           "nodes": nodes}
     if router and "total" in router:
         out["client_and_wire_ms"] = round(out["latency_ms"] - router["total"], 3)
     return out
 
 
-def _seal(mc: ModeCluster, data: np.ndarray, known: set[int]) -> tuple[dict[str, float], list[dict], list[int]]:
+def _seal(
+    mc: ModeCluster, data: np.ndarray, known: set[int]
+) -> tuple[dict[str, float], list[dict], list[int]]:
     """Insert, flush (or wait for auto-flush), wait for the index; returns timings, new files, ids."""
     c, coll, plan = mc.client, mc.collection, mc.plan
     t0 = time.perf_counter()
@@ -653,7 +657,8 @@ def run_first_query(size: str | None = None, mode: str = "both", lab: Any = None
         "benchmark": "first_query", "plan": plan.as_dict(), "modes": results,
         "article_first_query_s": ARTICLE_FIRST_QUERY_S,
         "index_note": (f"{plan.index_type}, nlist {plan.nlist}, nprobe {plan.nprobe}, index_file_size "
-                       f"{plan.index_file_size_mb} MB (< one batch of {plan.batch_rows * plan.dim * 4 / 2**20:.1f} MB, "
+                       f"{plan.index_file_size_mb} MB (< one batch of "
+                       f"{plan.batch_rows * plan.dim * 4 / 2**20:.1f} MB, "
                        "so every batch is sealed and indexed on its own); FLAT over 1,000,000 x 128 "
                        "cannot answer in 0.016 s on 2 cores. ro nodes run with OMP_NUM_THREADS="
                        f"{plan.ro_omp_threads or 'default'} (Milvus: engine_config.omp_thread_num): on 2 "

@@ -99,7 +99,8 @@ def breakdown(before: dict[str, dict], after: dict[str, dict], latency: dict[str
                          "node_calls": per_call(before["router"], after["router"], "SearchInFiles call"),
                          "nodes": {n: v for n, v in legs.items() if v}}
         if router:
-            out["router"]["client_and_wire"] = round(latency["router"]["mean_ms"] - router.get("total", 0.0), 3)
+            out["router"]["client_and_wire"] = round(
+                latency["router"]["mean_ms"] - router.get("total", 0.0), 3)
     out["faiss"] = {"latency_p50": latency["faiss"]["p50_ms"]}
     return out
 

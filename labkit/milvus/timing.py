@@ -31,7 +31,8 @@ class StageTimes:
     def snapshot(self) -> dict[str, dict]:
         """kind -> {"calls": n, "seconds": {stage: total}}."""
         with self._lock:
-            return {k: {"calls": self._calls[k], "seconds": {s: round(v, 6) for s, v in self._sums[k].items()}}
+            return {k: {"calls": self._calls[k],
+                        "seconds": {s: round(v, 6) for s, v in self._sums[k].items()}}
                     for k in self._calls}
 
 

@@ -15,8 +15,8 @@ from labkit.bench.published import MD_OPS
 ARTICLE_FIRST_QUERY_S = 0.032  # the blog's average first-query time
 _LOCAL_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 # JuiceFS in greens, s3fs in greys, EFS in red: no JuiceFS bar shares a hue with EFS
-_TARGET_COLORS = {"local": "#4c72b0", "juicefs-file": "#2ca02c", "juicefs-s3": "#98df8a", "s3fs-s3": "#7f7f7f",
-                  "bindfs": "#9467bd"}
+_TARGET_COLORS = {"local": "#4c72b0", "juicefs-file": "#2ca02c", "juicefs-s3": "#98df8a",
+                  "s3fs-s3": "#7f7f7f", "bindfs": "#9467bd"}
 _PUB_COLORS = {"JuiceFS": "#1b5e20", "EFS": "#d62728", "S3FS": "#bdbdbd"}
 _EXTRA_COLORS = ("#17becf", "#8c564b", "#e377c2", "#bcbd22")  # user paths (e.g. a real EFS mount)
 

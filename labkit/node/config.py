@@ -204,7 +204,8 @@ class NodeConfig:
 
     # -- live changes -----------------------------------------------------------------------
     def on_change(self, dotted: str, fn: Callback) -> None:
-        """Call ``fn(section, key, value)`` when ``set_config`` accepts ``dotted``; it may raise MilvusError."""
+        """Call ``fn(section, key, value)`` when ``set_config`` accepts ``dotted``; it may raise
+        MilvusError."""
         self._callbacks.setdefault(dotted, []).append(fn)
 
     # -- Cmd: get_config / set_config ------------------------------------------------------
@@ -229,7 +230,8 @@ class NodeConfig:
         raise MilvusError(Code.UNEXPECTED_ERROR, f"Invalid command: {cmd}")
 
     def as_dict(self) -> dict[str, dict[str, str]]:
-        return {s: {k: rules.text(x) for k, x in body.items()} for s, body in self.values.items() if s != "version"}
+        return {s: {k: rules.text(x) for k, x in body.items()}
+                for s, body in self.values.items() if s != "version"}
 
     def set(self, section: str, key: str, value: str) -> str:
         """Check, apply (live keys), persist; the reply is "" or says a restart is needed."""

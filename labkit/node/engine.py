@@ -651,7 +651,9 @@ class SegmentIndex:
             raise MilvusError(Code.FILE_NOT_FOUND, f"Index file is damaged: {e}") from e
 
     @classmethod
-    def _load(cls, header: dict, sections: list[memoryview], at: tuple[Any, int] | None = None) -> SegmentIndex:
+    def _load(
+        cls, header: dict, sections: list[memoryview], at: tuple[Any, int] | None = None
+    ) -> SegmentIndex:
         self = cls()
         self.index_type, self.metric, self.dim = header["index_type"], header["metric"], header["dim"]
         self.params, self.effective, self.ntotal = header["params"], header["effective"], header["ntotal"]

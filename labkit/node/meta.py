@@ -37,9 +37,12 @@ _MYSQL_SCHEMA = {
         f"version VARCHAR(64) DEFAULT '{VERSION}', flush_lsn BIGINT DEFAULT 0 NOT NULL"
     ),
     "TableFiles": (
-        "id BIGINT PRIMARY KEY AUTO_INCREMENT, table_id VARCHAR(255) NOT NULL, segment_id VARCHAR(255) NOT NULL, "
-        "engine_type INT DEFAULT 1 NOT NULL, file_id VARCHAR(255) NOT NULL, file_type INT DEFAULT 0 NOT NULL, "
-        "file_size BIGINT DEFAULT 0 NOT NULL, row_count BIGINT DEFAULT 0 NOT NULL, updated_time BIGINT NOT NULL, "
+        "id BIGINT PRIMARY KEY AUTO_INCREMENT, table_id VARCHAR(255) NOT NULL, "
+        "segment_id VARCHAR(255) NOT NULL, "
+        "engine_type INT DEFAULT 1 NOT NULL, file_id VARCHAR(255) NOT NULL, "
+        "file_type INT DEFAULT 0 NOT NULL, "
+        "file_size BIGINT DEFAULT 0 NOT NULL, row_count BIGINT DEFAULT 0 NOT NULL, "
+        "updated_time BIGINT NOT NULL, "
         "created_on BIGINT NOT NULL, date INT DEFAULT -1 NOT NULL, flush_lsn BIGINT DEFAULT 0 NOT NULL"
     ),
     "Fields": (
@@ -70,7 +73,10 @@ _SQLITE_SCHEMA = {
         "updated_time INTEGER NOT NULL, created_on INTEGER NOT NULL, date INTEGER NOT NULL, "
         "flush_lsn INTEGER NOT NULL"
     ),
-    "Fields": "collection_id TEXT NOT NULL, field_name TEXT NOT NULL, field_type INTEGER NOT NULL, field_params TEXT NOT NULL",
+    "Fields": (
+        "collection_id TEXT NOT NULL, field_name TEXT NOT NULL, field_type INTEGER NOT NULL, "
+        "field_params TEXT NOT NULL"
+    ),
 }
 
 _TABLE_COLS = (
@@ -78,7 +84,8 @@ _TABLE_COLS = (
     "owner_table partition_tag version flush_lsn"
 ).split()
 _FILE_COLS = (
-    "table_id segment_id engine_type file_id file_type file_size row_count updated_time created_on date flush_lsn"
+    "table_id segment_id engine_type file_id file_type file_size row_count updated_time created_on date "
+    "flush_lsn"
 ).split()
 
 
@@ -147,7 +154,8 @@ class Meta:
         if self.dialect == "sqlite":
             path = Path(storage_path) / "db" / "meta.sqlite"
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn: Any = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._conn: Any = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                              timeout=30)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
         elif self.dialect == "mysql":
@@ -160,7 +168,8 @@ class Meta:
             }
             self._conn = self._connect_mysql()
         else:
-            raise MilvusError(Code.META_FAILED, f"meta_uri must start with mysql:// or sqlite://, not {uri!r}")
+            raise MilvusError(Code.META_FAILED,
+                              f"meta_uri must start with mysql:// or sqlite://, not {uri!r}")
 
     def _connect_mysql(self) -> Any:
         import pymysql
@@ -176,7 +185,10 @@ class Meta:
             conn.select_db(db)
         except pymysql.MySQLError as exc:
             self._conn = None
-            raise MilvusError(Code.META_FAILED, f"cannot connect to MySQL meta at {params['host']}:{params['port']}: {exc}") from exc
+            raise MilvusError(
+                Code.META_FAILED,
+                f"cannot connect to MySQL meta at {params['host']}:{params['port']}: {exc}",
+            ) from exc
         return conn
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -304,20 +316,24 @@ class Meta:
             return int(self._exec(sql, [row[c] for c in cols]))
         except Exception as exc:  # unique table_id: another node (or a race) created it first
             if "UNIQUE" in str(exc) or "Duplicate" in str(exc):
-                raise MilvusError(Code.ILLEGAL_COLLECTION_NAME, f"Collection {row['table_id']} already exists") from exc
+                raise MilvusError(Code.ILLEGAL_COLLECTION_NAME,
+                                  f"Collection {row['table_id']} already exists") from exc
             raise
 
     def table(self, table_id: str) -> dict | None:
         """The live (state NORMAL) row with this table_id, or None."""
-        rows = self._exec("SELECT * FROM Tables WHERE table_id = %s AND state <> %s", (table_id, TABLE_TO_DELETE), fetch=True)
+        rows = self._exec("SELECT * FROM Tables WHERE table_id = %s AND state <> %s",
+                          (table_id, TABLE_TO_DELETE), fetch=True)
         return rows[0] if rows else None
 
     def collections(self) -> list[dict]:
-        return self._exec("SELECT * FROM Tables WHERE owner_table = '' AND state <> %s ORDER BY id", (TABLE_TO_DELETE,), fetch=True)
+        return self._exec("SELECT * FROM Tables WHERE owner_table = '' AND state <> %s ORDER BY id",
+                          (TABLE_TO_DELETE,), fetch=True)
 
     def partitions(self, owner: str) -> list[dict]:
         return self._exec(
-            "SELECT * FROM Tables WHERE owner_table = %s AND state <> %s ORDER BY id", (owner, TABLE_TO_DELETE), fetch=True
+            "SELECT * FROM Tables WHERE owner_table = %s AND state <> %s ORDER BY id",
+            (owner, TABLE_TO_DELETE), fetch=True,
         )
 
     def update_table(self, table_id: str, **fields: Any) -> None:
@@ -369,7 +385,8 @@ class Meta:
         polls this sees a new segment as soon as its row is committed, without reading the rows.
         """
         rows = self._exec("SELECT COUNT(*) AS n, COALESCE(MAX(id), 0) AS last_id, "
-                          "COALESCE(MAX(updated_time), 0) AS last_update, COALESCE(SUM(file_type), 0) AS types "
+                          "COALESCE(MAX(updated_time), 0) AS last_update, "
+                          "COALESCE(SUM(file_type), 0) AS types "
                           "FROM TableFiles", fetch=True)
         r = rows[0]
         return int(r["n"]), int(r["last_id"]), int(r["last_update"]), int(r["types"])
@@ -385,11 +402,13 @@ class Meta:
             "SELECT f.*, t.metric_type, t.dimension, "
             "CASE WHEN t.owner_table = '' THEN t.table_id ELSE t.owner_table END AS collection "
             "FROM TableFiles f JOIN Tables t ON t.table_id = f.table_id "
-            f"WHERE f.file_type IN ({types}) AND t.state <> %s ORDER BY f.id DESC", (TABLE_TO_DELETE,), fetch=True)
+            f"WHERE f.file_type IN ({types}) AND t.state <> %s ORDER BY f.id DESC",
+            (TABLE_TO_DELETE,), fetch=True)
 
     def files_of_type(self, types: Sequence[int]) -> list[dict]:
         return self._exec(
-            f"SELECT * FROM TableFiles WHERE file_type IN ({', '.join(['%s'] * len(types))}) ORDER BY id", list(types), fetch=True
+            f"SELECT * FROM TableFiles WHERE file_type IN ({', '.join(['%s'] * len(types))}) ORDER BY id",
+            list(types), fetch=True,
         )
 
     def update_files(self, file_ids: Sequence[int], **fields: Any) -> None:
@@ -419,7 +438,8 @@ class Meta:
 
     def delete_files(self, file_ids: Sequence[int]) -> None:
         if file_ids:
-            self._exec(f"DELETE FROM TableFiles WHERE id IN ({', '.join(['%s'] * len(file_ids))})", [int(i) for i in file_ids])
+            self._exec(f"DELETE FROM TableFiles WHERE id IN ({', '.join(['%s'] * len(file_ids))})",
+                       [int(i) for i in file_ids])
 
     # -- search -------------------------------------------------------------------------------
     def search_rows(self, name: str) -> list[dict]:

@@ -153,7 +153,9 @@ def read_vectors(seg_dir: Path, segment_id: str, row_width: int, binary: bool) -
     return arr.reshape(-1, row_width)
 
 
-def read_vector_rows(seg_dir: Path, segment_id: str, row_width: int, binary: bool, offsets: np.ndarray) -> np.ndarray:
+def read_vector_rows(
+    seg_dir: Path, segment_id: str, row_width: int, binary: bool, offsets: np.ndarray
+) -> np.ndarray:
     """Only the rows at ``offsets`` (memory-mapped; used by get_vectors on indexed segments)."""
     dtype = np.uint8 if binary else np.float32
     mm = np.memmap(seg_dir / f"{segment_id}.rv", dtype=dtype, mode="r", offset=SIZE_T.size)

@@ -4,7 +4,8 @@ All 27 core RPCs answer as 1.1 did (its status codes and encodings);
 the 14 hybrid RPCs answer gRPC UNIMPLEMENTED, as 1.1's generated base class did.
 
 Where it differs on purpose (write RPCs refused on a ro node with PERMISSION_DENIED, the extra
-Cmd strings ``cache_info`` / ``labkit_stats`` / ``labkit_placement``, ...): docs/differences-from-milvus-1.1.md.
+Cmd strings ``cache_info`` / ``labkit_stats`` / ``labkit_placement``, ...):
+docs/differences-from-milvus-1.1.md.
 """
 
 from __future__ import annotations

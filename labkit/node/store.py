@@ -141,7 +141,11 @@ class Store:
         """The collection's Tables row; COLLECTION_NOT_EXISTS (4) if there is none."""
         row = self.meta.table(name) if name else None
         if row is None or row["owner_table"]:
-            raise MilvusError(Code.COLLECTION_NOT_EXISTS, f"Collection {name} does not exist. Use milvus.has_collection to verify whether the collection exists. You also can check whether the collection name exists.")
+            raise MilvusError(
+                Code.COLLECTION_NOT_EXISTS,
+                f"Collection {name} does not exist. Use milvus.has_collection to verify whether the "
+                "collection exists. You also can check whether the collection name exists.",
+            )
         return row
 
     def create_collection(self, name: str, dim: int, index_file_size_mb: int, metric: int) -> None:
@@ -200,9 +204,11 @@ class Store:
                 raise MilvusError(Code.UNEXPECTED_ERROR, "'_default' is built-in partition tag")
             parts = self.meta.partitions(name)
             if any(p["partition_tag"] == tag for p in parts):
-                raise MilvusError(Code.ILLEGAL_COLLECTION_NAME, f"Duplicate partition tag {tag} in collection {name}")
+                raise MilvusError(Code.ILLEGAL_COLLECTION_NAME,
+                                  f"Duplicate partition tag {tag} in collection {name}")
             if len(parts) + 1 >= MAX_PARTITIONS:
-                raise MilvusError(Code.UNEXPECTED_ERROR, f"The number of partitions exceeds the upper limit ({MAX_PARTITIONS})")
+                raise MilvusError(Code.UNEXPECTED_ERROR,
+                                  f"The number of partitions exceeds the upper limit ({MAX_PARTITIONS})")
             self.meta.insert_table(
                 table_id=str(m.ids.take()),
                 dimension=coll["dimension"],
@@ -298,7 +304,8 @@ class Store:
                 {
                     "name": f["segment_id"],
                     "row_count": int(f["row_count"]),
-                    "index_name": INDEX_NAMES.get(int(f["engine_type"]), "IDMAP") if f["file_type"] == m.INDEX else "IDMAP",
+                    "index_name": (INDEX_NAMES.get(int(f["engine_type"]), "IDMAP")
+                                   if f["file_type"] == m.INDEX else "IDMAP"),
                     "data_size": int(f["file_size"]),
                 }
                 for f in by_table[tid]
@@ -318,21 +325,34 @@ class Store:
             vectors = np.ascontiguousarray(vectors, dtype=np.uint8 if binary else np.float32)
             width = int(coll["dimension"]) // 8 if binary else int(coll["dimension"])
             if vectors.ndim != 2 or vectors.shape[1] != width:
-                raise MilvusError(Code.ILLEGAL_DIMENSION, f"The vector dimension must be equal to the collection dimension ({coll['dimension']}).")
+                raise MilvusError(
+                    Code.ILLEGAL_DIMENSION,
+                    "The vector dimension must be equal to the collection dimension "
+                    f"({coll['dimension']}).",
+                )
             n = len(vectors)
             flag = int(coll["flag"])
             if ids is None:
                 if flag & m.FLAG_USER_ID:
-                    raise MilvusError(Code.ILLEGAL_VECTOR_ID, "Entities IDs are user-defined. Please provide IDs for all entities of the collection.")
+                    raise MilvusError(
+                        Code.ILLEGAL_VECTOR_ID,
+                        "Entities IDs are user-defined. "
+                        "Please provide IDs for all entities of the collection.",
+                    )
                 first = m.ids.take(n)
                 ids = np.arange(first, first + n, dtype=np.int64)
                 want = flag | m.FLAG_AUTO_ID
             else:
                 ids = np.ascontiguousarray(ids, dtype=np.int64)
                 if len(ids) != n:
-                    raise MilvusError(Code.ILLEGAL_VECTOR_ID, "The size of vector ID array must be equal to the size of the vector.")
+                    raise MilvusError(Code.ILLEGAL_VECTOR_ID,
+                                      "The size of vector ID array must be equal to the size of the vector.")
                 if flag & m.FLAG_AUTO_ID:
-                    raise MilvusError(Code.ILLEGAL_VECTOR_ID, "Entities IDs are auto-generated. All vectors of this collection must use auto-generated IDs.")
+                    raise MilvusError(
+                        Code.ILLEGAL_VECTOR_ID,
+                        "Entities IDs are auto-generated. "
+                        "All vectors of this collection must use auto-generated IDs.",
+                    )
                 want = flag | m.FLAG_USER_ID
             if want != flag:
                 self.meta.update_table(name, flag=want)
@@ -461,7 +481,8 @@ class Store:
                     continue
                 if rec.tag != rec.name and self.meta.table(rec.tag) is None:
                     continue  # partition dropped since
-                self._buffers.setdefault(rec.name, CollectionBuffer()).add(rec.tag, rec.ids, rec.vectors, rec.lsn)
+                buf = self._buffers.setdefault(rec.name, CollectionBuffer())
+                buf.add(rec.tag, rec.ids, rec.vectors, rec.lsn)
                 replayed += len(rec.ids)
             elif rec.kind == DELETE and rec.name in self._buffers:
                 tables = None
@@ -561,7 +582,8 @@ class Store:
         self.collection(name)
         files = [f for f in self.meta.files(self.tables(name)) if f["segment_id"] == str(segment_name)]
         if not files:
-            raise MilvusError(Code.UNEXPECTED_ERROR, f"Segment {segment_name} does not exist in collection {name}")
+            raise MilvusError(Code.UNEXPECTED_ERROR,
+                              f"Segment {segment_name} does not exist in collection {name}")
         f = files[0]
         s = self.cache.peek(int(f["id"]))
         if s is not None:
@@ -575,7 +597,11 @@ class Store:
         files = self.meta.files(self._match_tables(name, tags or []))
         need = sum(int(f["file_size"]) for f in files if self.cache.peek(int(f["id"])) is None)
         if need > self.cache.capacity:
-            raise MilvusError(Code.UNEXPECTED_ERROR, f"Cannot load collection {name} into cache: it needs {need} bytes, cache_size is {self.cache.capacity}")
+            raise MilvusError(
+                Code.UNEXPECTED_ERROR,
+                f"Cannot load collection {name} into cache: it needs {need} bytes, "
+                f"cache_size is {self.cache.capacity}",
+            )
         for f in files:
             self.segments.load(f, coll)
 

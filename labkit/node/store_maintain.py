@@ -136,7 +136,8 @@ class Maintenance:
         self._threads.append(t)
 
     def preload_configured(self) -> None:
-        """Load the collections named by ``preload_collection`` (``*``: all); a failure stops the start, as in 1.1."""
+        """Load the collections named by ``preload_collection`` (``*``: all); a failure stops the
+        start, as in 1.1."""
         text = self.core.settings.preload_collection or ""
         names = [n.strip() for n in text.split(",") if n.strip()]
         if "*" in names:
@@ -145,7 +146,8 @@ class Maintenance:
             try:
                 self.core.load(name)
             except MilvusError as exc:
-                raise MilvusError(exc.code, f"Failed to preload tables: {text} ({name}: {exc.reason})") from None
+                raise MilvusError(exc.code,
+                                  f"Failed to preload tables: {text} ({name}: {exc.reason})") from None
 
     # ================================================================ indexes
     def describe_index(self, name: str) -> tuple[int, dict]:
@@ -159,7 +161,8 @@ class Maintenance:
         with self._build_lock:
             with self.core.write_lock:
                 coll = self.core.collection(name)
-                same = int(coll["engine_type"]) == int(index_type) and json.loads(coll["index_params"] or "{}") == (params or {})
+                same = (int(coll["engine_type"]) == int(index_type)
+                        and json.loads(coll["index_params"] or "{}") == (params or {}))
                 if not same:
                     self._drop_index_locked(name)
                     for t in self.core.tables(name):
@@ -186,7 +189,8 @@ class Maintenance:
         tables = self.core.tables(name)
         idx = self._meta.files(tables, (m.INDEX, m.NEW_INDEX))
         back = self._meta.files(tables, (m.BACKUP, m.TO_INDEX))
-        self._meta.set_file_types({**{int(f["id"]): m.TO_DELETE for f in idx}, **{int(f["id"]): m.RAW for f in back}})
+        self._meta.set_file_types({**{int(f["id"]): m.TO_DELETE for f in idx},
+                                   **{int(f["id"]): m.RAW for f in back}})
         gone = {int(f["id"]) for f in idx}
         self.core.cache.evict_where(lambda s: s.file_row_id in gone)
 
@@ -210,7 +214,8 @@ class Maintenance:
                     raise
                 except Exception as exc:
                     self._failed_builds.add(key)
-                    raise MilvusError(Code.BUILD_INDEX_ERROR, f"Building the index of file {f['id']} failed: {exc}") from exc
+                    raise MilvusError(Code.BUILD_INDEX_ERROR,
+                                      f"Building the index of file {f['id']} failed: {exc}") from exc
         return built
 
     def _build_one(self, coll: dict, f: dict) -> int:
@@ -235,9 +240,11 @@ class Maintenance:
         with self.core.write_lock:
             now = self._meta.table(coll["table_id"])
             cur = self._meta.files_by_id([f["id"]])
-            if (now is None or int(now["engine_type"]) != itype or json.loads(now["index_params"] or "{}") != params
+            if (now is None or int(now["engine_type"]) != itype
+                    or json.loads(now["index_params"] or "{}") != params
                     or not cur or cur[0]["file_type"] != m.TO_INDEX):
-                self._meta.update_files([row_id], file_type=m.TO_DELETE)  # index changed or file gone meanwhile
+                # index changed or file gone meanwhile
+                self._meta.update_files([row_id], file_type=m.TO_DELETE)
                 return 0
             self._meta.update_files([row_id], file_size=size, row_count=cur[0]["row_count"])
             self._meta.set_file_types({row_id: m.INDEX, int(f["id"]): m.BACKUP})
@@ -304,11 +311,15 @@ class Maintenance:
                     group = [g for g in group if g["segment_id"] == f["segment_id"]]
                     raw = [g for g in group if g["file_id"] == g["segment_id"]]
                     extra = [g for g in group if g["file_id"] != g["segment_id"]]
-                    rebuilt |= bool(self._rewrite(coll, f["table_id"], raw, force_index=f["file_type"] != m.RAW, retire=extra))
+                    rebuilt |= bool(self._rewrite(coll, f["table_id"], raw,
+                                                  force_index=f["file_type"] != m.RAW, retire=extra))
             if rebuilt:
                 self._build_pending(name)
 
-    def _rewrite(self, coll: dict, table_id: str, sources: list[dict], force_index: bool, retire: list[dict] | None = None) -> int:
+    def _rewrite(
+        self, coll: dict, table_id: str, sources: list[dict], force_index: bool,
+        retire: list[dict] | None = None,
+    ) -> int:
         """One new segment from the live rows of ``sources`` (raw files); sources -> TO_DELETE.
 
         The new files are written under a NEW_MERGE row outside the write lock; the switch (new row
@@ -348,7 +359,8 @@ class Maintenance:
             seg.write_raw(nd, file_id, vectors, ids)
         with self.core.write_lock:
             cur = {int(r["id"]): r for r in self._meta.files_by_id([f["id"] for f in sources])}
-            if any(int(f["id"]) not in cur or cur[int(f["id"])]["file_type"] != f["file_type"] for f in sources):
+            if any(int(f["id"]) not in cur or cur[int(f["id"])]["file_type"] != f["file_type"]
+                   for f in sources):
                 if row_id:
                     self._meta.update_files([row_id], file_type=m.TO_DELETE)
                 return 0  # dropped or changed meanwhile
@@ -358,10 +370,12 @@ class Maintenance:
                 if late_arr.size:
                     seg.write_deleted(nd, late_arr)
                 ftype = file_type_for(coll, vectors.nbytes, force_index=force_index)
-                self._meta.update_files([row_id], file_size=int(vectors.nbytes), row_count=len(ids) - int(late_arr.size))
+                self._meta.update_files([row_id], file_size=int(vectors.nbytes),
+                                        row_count=len(ids) - int(late_arr.size))
                 self.core.segments.cache_written(coll, row_id, table_id, file_id, ftype, ids, vectors,
                                                  late_arr)
-            self._meta.set_file_types({**{i: m.TO_DELETE for i in retired}, **({row_id: ftype} if row_id else {})})
+            self._meta.set_file_types({**{i: m.TO_DELETE for i in retired},
+                                       **({row_id: ftype} if row_id else {})})
             gone = set(retired)
             self.core.cache.evict_where(lambda s: s.file_row_id in gone)
         return 1
@@ -503,15 +517,16 @@ class Maintenance:
         # kept snapshots match the router's new file list again before the next query
         rows: dict[str, set] = defaultdict(set)
         for f in files:
-            rows[f["collection"]].add((int(f["id"]), int(f["file_type"]), int(f["row_count"]), int(f["updated_time"])))
+            rows[f["collection"]].add((int(f["id"]), int(f["file_type"]), int(f["row_count"]),
+                                       int(f["updated_time"])))
         now = {name: frozenset(r) for name, r in rows.items()}
         changed = {name for name, sig in now.items() if self._seen_files.get(name) != sig}
         self._seen_files = now
         refresh = None
         if todo or changed:
             names = sorted({f["collection"] for f in todo} | changed)
-            refresh = threading.Thread(target=self._refresh_snapshots, args=(names,), name="store-preload-snap",
-                                       daemon=True)
+            refresh = threading.Thread(target=self._refresh_snapshots, args=(names,),
+                                       name="store-preload-snap", daemon=True)
             refresh.start()
         loaded = failed = 0
         for f in todo:

@@ -96,7 +96,8 @@ class NodeClient:
     def stats(self) -> dict:
         """pymilvus 1.x's pool ``stats()`` shape, which Mishards's conn_stats reports per node."""
         with self._lock:
-            conns = {str(id(self.channel)): {"total_time": self.total_time, "called_times": self.called_times}}
+            conns = {str(id(self.channel)): {"total_time": self.total_time,
+                                             "called_times": self.called_times}}
             return {"connections": conns, "max-time": self.total_time, "num": 1 if self.called_times else 0}
 
     def close(self) -> None:
@@ -269,7 +270,9 @@ class Router:
             if status_pb.Status.FromString(raw).error_code:
                 return raw
         # a successful Status serializes to b"": test for None, not falsiness
-        return first if first is not None else error_reply(name, Code.UNEXPECTED_ERROR, "router: no node answered")
+        if first is not None:
+            return first
+        return error_reply(name, Code.UNEXPECTED_ERROR, "router: no node answered")
 
     # -- search ----------------------------------------------------------------------------
     def search(self, request: bytes, context: Any) -> bytes:

@@ -79,7 +79,8 @@ def test_search_in_files_with_the_routers_file_list_reads_no_meta(pair):
     w.flush()
     kept = r.search_snapshot("c")
     files = [int(f["id"]) for f in kept.files]
-    router_meta = MetaReader(parse_sqlalchemy_uri(r.settings.meta_uri.replace("mysql://", "mysql+pymysql://", 1)))
+    router_meta = MetaReader(
+        parse_sqlalchemy_uri(r.settings.meta_uri.replace("mysql://", "mysql+pymysql://", 1)))
     try:
         routed = router_meta.collection_files("c")
         assert routed.fingerprint == kept.file_list  # the router's list, computed by the node alike

@@ -69,7 +69,8 @@ def test_search_rpcs_answer_what_the_store_finds(node):
     timings = json.loads(svc._cmd("labkit_stats"))["timings"]  # where each search's time went
     assert timings["Search"]["calls"] == 2 and timings["SearchInFiles"]["calls"] == 1
     assert set(timings["Search"]["seconds"]) == {"meta", "decode", "search", "reply"}
-    assert all(v >= 0 for v in timings["Search"]["seconds"].values()) and timings["Search"]["seconds"]["search"] > 0
+    assert all(v >= 0 for v in timings["Search"]["seconds"].values())
+    assert timings["Search"]["seconds"]["search"] > 0
 
 
 def test_search_rpc_errors_keep_their_codes_and_order(node):
@@ -112,7 +113,8 @@ def test_the_servicer_uses_only_public_store_members():
 
     tree = ast.parse(inspect.getsource(server))
     used = {n.attr for n in ast.walk(tree)
-            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Attribute) and n.value.attr == "store"}
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Attribute)
+            and n.value.attr == "store"}
     assert {"search_snapshot", "search", "search_in_files"} <= used
     assert not [name for name in used if name.startswith("_")]
     assert all(callable(getattr(Store, name, None)) for name in used), used - set(dir(Store))

@@ -91,7 +91,8 @@ def test_index_build_states(store):
     by_type = {f["file_type"]: f for f in files}
     assert by_type[m.INDEX]["segment_id"] == by_type[m.BACKUP]["segment_id"]
     assert by_type[m.INDEX]["row_count"] == 5050
-    assert by_type[m.INDEX]["file_id"] != by_type[m.BACKUP]["file_id"] and by_type[m.INDEX]["engine_type"] == 2
+    assert by_type[m.INDEX]["file_id"] != by_type[m.BACKUP]["file_id"]
+    assert by_type[m.INDEX]["engine_type"] == 2
     assert store.count("c") == 5100
     stats = store.stats("c")["partitions"]
     assert [s["index_name"] for p in stats for s in p["segments"]] == ["IVFFLAT", "IDMAP"]
@@ -291,7 +292,8 @@ def test_rw_lock_refuses_second_writer(tmp_path, store):
 def test_background_merge_keeps_size_layers_apart(store):
     from labkit.node.store_maintain import _layer
 
-    assert [_layer(n) for n in (0, (4 << 20) - 1, 4 << 20, (16 << 20) - 1, 16 << 20, 70 << 20)] == [0, 0, 1, 1, 2, 3]
+    sizes = (0, (4 << 20) - 1, 4 << 20, (16 << 20) - 1, 16 << 20, 70 << 20)
+    assert [_layer(n) for n in sizes] == [0, 0, 1, 1, 2, 3]
     store.create_collection("c", DIM, 64, 1)
     store.insert("c", "", _rand(140_000, 1), None)  # 4.5 MB: layer 1
     store.flush()

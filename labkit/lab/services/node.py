@@ -161,7 +161,8 @@ class _NodeBase(Service):
                 "cluster": {"enable": bool(o.get("cluster", True)), "role": o.get("role", "rw")},
                 "general": {"meta_uri": self._meta_uri()},
                 "network": {"bind.address": o.get("address", "127.0.0.1"), "bind.port": port,
-                            "http.enable": bool(o.get("http_port")), "http.port": o.get("http_port") or 19121},
+                            "http.enable": bool(o.get("http_port")),
+                            "http.port": o.get("http_port") or 19121},
                 "storage": {"path": str(storage_path)},
                 "wal": {"path": str(wal_path)},
                 "logs": {"path": str(logs_path), "log_to_stdout": True},
@@ -214,7 +215,8 @@ class LocalNode(_NodeBase):
         if self.options.get("metrics") and not self.options.get("metric_port"):
             from labkit.lab.services.base import get_service
 
-            self.options["metric_port"] = get_service("pushgateway", "local", state=self.state).ensure()["port"]
+            pushgateway = get_service("pushgateway", "local", state=self.state)
+            self.options["metric_port"] = pushgateway.ensure()["port"]
         if self.options.get("http") and not self.options.get("http_port"):
             self.options["http_port"] = rec.get("http_port") or procs.free_port(19121)
         p = self._paths()
@@ -228,7 +230,8 @@ class LocalNode(_NodeBase):
         host = "127.0.0.1"
         return self.state.record(
             self.name, kind=self.kind, backend=self.backend, role=self.options["role"], host=host, port=port,
-            pid=pid, config_path=str(p["conf"]), storage_path=str(storage), mount=str(mount) if mount else None,
+            pid=pid, config_path=str(p["conf"]), storage_path=str(storage),
+            mount=str(mount) if mount else None,
             wal_path=str(p["wal"]), log=str(p["log"]), preload=bool(self.options.get("preload", False)),
             http_port=self.options.get("http_port"), metric_port=self.options.get("metric_port"))
 
@@ -336,7 +339,8 @@ class DockerNode(_NodeBase):
             mount=str(mount) if mount else None, wal_path=str(p["wal"]), log=str(p["logs"]),
             preload=bool(self.options.get("preload", False)), stopped=False)
         try:
-            containers.wait_ready(box, lambda: self._healthy(rec), 90, f"Milvus node container {self._container()}")
+            containers.wait_ready(box, lambda: self._healthy(rec), 90,
+                                  f"Milvus node container {self._container()}")
         except LabError:
             containers.remove(client, self._container())
             raise
@@ -369,5 +373,7 @@ class DockerNode(_NodeBase):
     def commands(self) -> list[str]:
         """The ``docker run`` line (the config file is written only by ``ensure``)."""
         port = self.record.get("port") or self._port()
-        storage = Path(self.record.get("storage_path") or self.state.home / "mounts" / self.name / "jfs" / "milvus")
-        return [self.state.mask(containers.docker_run_line(self.spec(port, storage / "db"), self._container()))]
+        storage = Path(self.record.get("storage_path")
+                       or self.state.home / "mounts" / self.name / "jfs" / "milvus")
+        line = containers.docker_run_line(self.spec(port, storage / "db"), self._container())
+        return [self.state.mask(line)]
