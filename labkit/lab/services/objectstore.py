@@ -10,6 +10,7 @@ article's Azure Blob form is only rendered (``azure_commands``), never run.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ S3_KEYS = ("testing", "testing")  # the docker backend's moto accepts any key; t
 # JuiceFS asks us-east-1 buckets for LocationConstraint=us-east-1, which moto rejects
 S3_REGION = "us-west-2"
 # weed server's listeners: the S3 port is in the volume's bucket URL, so every port is recorded and reused
+PORTS_RELEASE_S = 10.0  # how long a restart waits for the last server's ports
 WEED_PORTS = ("s3", "s3_grpc", "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc")
 
 
@@ -151,7 +153,13 @@ class LocalObjectStore(ObjectStoreBase):
         """The recorded ports (each must still be free), or fresh ones."""
         recorded = self.record.get("ports") or {}
         if recorded:
-            taken = [f"{k} {v}" for k, v in recorded.items() if not procs.port_free(int(v))]
+            # a server stopped a moment ago may still be closing its listeners: give it a few seconds
+            deadline = time.monotonic() + PORTS_RELEASE_S
+            while True:
+                taken = [f"{k} {v}" for k, v in recorded.items() if not procs.port_free(int(v))]
+                if not taken or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             if taken:
                 raise LabError(f"SeaweedFS ports of this lab are in use by another program "
                                f"({', '.join(taken)}); the volume's bucket URL names the S3 port, "
