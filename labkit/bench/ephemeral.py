@@ -12,10 +12,9 @@ mount and database it made is removed on exit, also after a failure part way thr
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +22,6 @@ from labkit.lab import cluster, procs
 from labkit.lab.services.base import get_service
 
 NodeOptions = Callable[[str], dict[str, Any]]
-
-
-@contextlib.contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the processes started inside the block."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 class EphemeralCluster:
@@ -101,7 +85,7 @@ class EphemeralCluster:
             role = "rw" if name == self.rw_name else "ro"
             self._started.append(name)
             self.mounts[name] = Path(self.lab.mount(name))
-            with environ(self._node_env(role)):
+            with procs.environ(self._node_env(role)):
                 self.records[name] = cluster.start_node(
                     self.lab, name, role=role, meta_uri=self.meta_uri, port=procs.free_port(),
                     storage_path=str(self.mounts[name] / self.storage_dir), **self._node_options(role))

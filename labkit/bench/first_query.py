@@ -47,6 +47,7 @@ import numpy as np
 from labkit.bench import add_output_args, emit, results_only_on_stdout
 from labkit.bench.ephemeral import EphemeralCluster
 from labkit.errors import LabError
+from labkit.milvus.enums import SEARCHABLE_SQL
 from labkit.milvus.timing import per_call
 from labkit.nb.progress import milestone
 from labkit.nb.sizes import config
@@ -153,6 +154,21 @@ def _result_arrays(results: Any, nq: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------- cluster
+def searchable_rows(mysql_params: dict[str, Any], collection: str) -> list[dict[str, Any]]:
+    """The collection's TableFiles rows that searches read (RAW, TO_INDEX, INDEX)."""
+    import pymysql
+
+    conn = pymysql.connect(**mysql_params)
+    try:
+        with conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute("SELECT id, table_id, segment_id, file_id, file_type, file_size, row_count "
+                        f"FROM TableFiles WHERE table_id=%s AND file_type IN ({SEARCHABLE_SQL})",
+                        (collection,))
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
 class ModeCluster(EphemeralCluster):
     """rw + ro nodes + a router for one mode, on a fresh metadata database and storage directory."""
 
@@ -183,16 +199,7 @@ class ModeCluster(EphemeralCluster):
     # -- metadata -----------------------------------------------------------------------------
     def searchable_files(self) -> list[dict[str, Any]]:
         """TableFiles rows of the collection that are searched (RAW, TO_INDEX, INDEX)."""
-        import pymysql
-
-        conn = pymysql.connect(**{**self.lab.mysql_params(), "database": self.db})
-        try:
-            with conn.cursor(pymysql.cursors.DictCursor) as cur:
-                cur.execute("SELECT id, table_id, segment_id, file_id, file_type, file_size, row_count "
-                            "FROM TableFiles WHERE table_id=%s AND file_type IN (1,2,3)", (self.collection,))
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        return searchable_rows({**self.lab.mysql_params(), "database": self.db}, self.collection)
 
     def loaded(self, name: str) -> set[int]:
         """TableFiles ids in ro node ``name``'s cache (labkit's ``cache_info`` command; passive)."""
@@ -254,18 +261,7 @@ class ExistingRun:
         self.ro_clients = {r["name"]: cluster.connect(r) for r in ext.ro if r["name"] in self.ro_names}
 
     def searchable_files(self) -> list[dict[str, Any]]:
-        if not self.has_meta:
-            return []
-        import pymysql
-
-        conn = pymysql.connect(**self.ext.mysql_params())
-        try:
-            with conn.cursor(pymysql.cursors.DictCursor) as cur:
-                cur.execute("SELECT id, table_id, segment_id, file_id, file_type, file_size, row_count "
-                            "FROM TableFiles WHERE table_id=%s AND file_type IN (1,2,3)", (self.collection,))
-                return list(cur.fetchall())
-        finally:
-            conn.close()
+        return searchable_rows(self.ext.mysql_params(), self.collection) if self.has_meta else []
 
     def timings(self) -> dict[str, Any]:
         return ModeCluster.timings(self)  # empty where the router or nodes do not report them

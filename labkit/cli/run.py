@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabError
+from labkit.lab import procs
 from labkit.lab.state import REPO_ROOT
 from labkit.nb.artifacts import artifacts_dir
 
@@ -134,28 +135,21 @@ def run_notebook(path: Path, size: str, out_dir: Path, timeout: int = DEFAULT_TI
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
     started = time.time()
     start = time.monotonic()
     error = ""
     try:
-        pm.execute_notebook(str(path), str(out_dir / path.name),
-                            parameters={"SIZE": size, "OUT_DIR": str(out_dir), **(params or {})},
-                            kernel_name="python3", cwd=str(path.parent), execution_timeout=timeout,
-                            log_output=log_output, progress_bar=False)
+        with procs.environ(dict(env or {})):  # the kernel inherits them
+            pm.execute_notebook(str(path), str(out_dir / path.name),
+                                parameters={"SIZE": size, "OUT_DIR": str(out_dir), **(params or {})},
+                                kernel_name="python3", cwd=str(path.parent), execution_timeout=timeout,
+                                log_output=log_output, progress_bar=False)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     except CellTimeoutError as exc:
         error = f"a cell ran longer than {timeout} s ({str(exc).splitlines()[0]})"
     except DeadKernelError as exc:  # e.g. killed for memory: recorded like any other failure
         error = f"the kernel died ({str(exc).splitlines()[0] if str(exc) else 'no message'})"
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return {"notebook": path.name, "started": round(started, 3),
             "seconds": round(time.monotonic() - start, 1), "ok": not error, "error": error}
 

@@ -22,7 +22,9 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _MARK = "_labkit_node_log"
 
 
-class _OnlyLevel(logging.Filter):
+class OnlyLevel(logging.Filter):
+    """Pass records of exactly one level (1.1's per-level log files)."""
+
     def __init__(self, level: int) -> None:
         super().__init__()
         self.level = level
@@ -52,7 +54,7 @@ def configure(config: NodeConfig, stderr_fallback: bool = True) -> list[Path]:
                 continue
             path = folder / f"milvus-{name}.log"
             h = logging.handlers.RotatingFileHandler(path, maxBytes=size, backupCount=keep)
-            h.addFilter(_OnlyLevel(level))
+            h.addFilter(OnlyLevel(level))
             _add(root, h, fmt)
             files.append(path)
     if config.flag("logs", "log_to_stdout"):

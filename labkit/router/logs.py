@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from labkit.node.logs import OnlyLevel
 from labkit.router.config import RouterConfig
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -24,15 +25,6 @@ class _ZoneFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         return datetime.fromtimestamp(record.created, self.zone).isoformat(timespec="milliseconds")
-
-
-class _OnlyLevel(logging.Filter):
-    def __init__(self, level: int) -> None:
-        super().__init__()
-        self.level = level
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno == self.level
 
 
 def configure(cfg: RouterConfig) -> list[Path]:
@@ -56,7 +48,7 @@ def configure(cfg: RouterConfig) -> list[Path]:
                 continue
             path = folder / f"{cfg.log_name}-{name}.log"
             h = logging.FileHandler(path)
-            h.addFilter(_OnlyLevel(lv))
+            h.addFilter(OnlyLevel(lv))
             h.setFormatter(fmt)
             root.addHandler(h)
             files.append(path)

@@ -168,3 +168,17 @@ def wait_ready(box, check, timeout: float, what: str, interval: float = 0.3) -> 
               else f"was not ready after {timeout:.0f} s")
     taken = " (address already in use)" if any(p in text.lower() for p in PORT_TAKEN) else ""
     raise LabError(f"{what} {reason}{taken}. Container log:\n{text}")
+
+
+def stop_service(state: Any, name: str, container: str, purge: bool) -> None:
+    """Remove a service's container (when an engine runs); ``purge`` forgets its record, else it is
+    kept as stopped so a plain ``labkit up`` brings the service back."""
+    from labkit.lab import engine as engines
+
+    eng = engines.find()
+    if eng is not None:
+        remove(eng.client(), container)
+    if purge:
+        state.forget(name)
+    elif state.get(name):
+        state.record(name, pid=None, stopped=True)

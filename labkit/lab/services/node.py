@@ -347,14 +347,9 @@ class DockerNode(_NodeBase):
         return rec
 
     def stop(self, purge: bool = False) -> None:
-        eng = engines.find()
-        if eng is not None:
-            containers.remove(eng.client(), self._container())
+        containers.stop_service(self.state, self.name, self._container(), purge)
         if purge:
-            self.state.forget(self.name)
             shutil.rmtree(self.state.home / "nodes" / self.name, ignore_errors=True)
-        elif self.record:
-            self.state.record(self.name, pid=None, stopped=True)
 
     def status(self) -> ServiceStatus:
         rec = self.record

@@ -277,13 +277,7 @@ class DockerRouter(LocalRouter):
         return rec
 
     def stop(self, purge: bool = False) -> None:
-        eng = engines.find()
-        if eng is not None:
-            containers.remove(eng.client(), self._container())
-        if purge:
-            self.state.forget(self.name)
-        elif self.record:
-            self.state.record(self.name, pid=None, stopped=True)
+        containers.stop_service(self.state, self.name, self._container(), purge)
 
     def status(self) -> ServiceStatus:
         rec = self.record
