@@ -33,7 +33,12 @@ from labkit.bench.ephemeral import EphemeralCluster
 from labkit.errors import LabError
 from labkit.milvus.timing import per_call
 
-TARGET_RATIO = 1.25  # routed p50 <= 1.25 x direct p50 at nq=10, topk=10
+# routed p50 / direct p50 at nq=10, topk=10: at most 1.10 on small collections, 1.05 from 100,000 rows
+TARGET_RATIO_SMALL, TARGET_RATIO_LARGE, LARGE_ROWS = 1.10, 1.05, 100_000
+
+
+def target_ratio(rows: int) -> float:
+    return TARGET_RATIO_LARGE if rows >= LARGE_ROWS else TARGET_RATIO_SMALL
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -105,9 +110,23 @@ def breakdown(before: dict[str, dict], after: dict[str, dict], latency: dict[str
     return out
 
 
-def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: int = 2, repeat: int = 50,
+def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: int = 2, repeat: int = 200,
         via: str = "router", seed: int = 0, lab: Any = None) -> dict[str, Any]:
     """Build, measure, tear down; returns plain data (see module doc)."""
+    import faiss
+
+    # faiss in this process on one OpenMP thread, as each node searches (labkit.node.engine.SEARCH_THREADS):
+    # a wider team would also keep spinning after each search and slow the node or router timed next
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return _measure(rows, dim, nq, topk, ro, repeat, via, seed, lab)
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def _measure(rows: int, dim: int, nq: int, topk: int, ro: int, repeat: int, via: str, seed: int,
+             lab: Any) -> dict[str, Any]:
     import faiss
     import psutil
 
@@ -178,8 +197,7 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
             watched["router"] = psutil.Process(ec.router["pid"])
         cpu: dict[str, dict[str, float]] = {k: dict.fromkeys(watched, 0.0) for k in targets}
         # node and router alternate which goes first, faiss always last: each of the two follows
-        # the other, and in-process faiss (whose OpenMP threads spin on for a while after a
-        # search), equally often
+        # the other, and in-process faiss, equally often
         pair = [k for k in targets if k != "faiss"]
         load_before = os.getloadavg()[0]
         timings_before = _server_timings(ec, via)
@@ -213,8 +231,8 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
             servers = {k: sum(v for w, v in out[k]["cpu_ms_per_search"].items() if w != "client")
                        for k in ("router", "node")}
             out["servers_cpu_router_to_node"] = round(servers["router"] / max(servers["node"], 1e-9), 3)
-            out["target_ratio"] = TARGET_RATIO
-            out["meets_target"] = bool(ratio <= TARGET_RATIO)
+            out["target_ratio"] = target_ratio(rows)
+            out["meets_target"] = bool(ratio <= out["target_ratio"])
     return out
 
 
@@ -226,7 +244,7 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("--nq", type=int, default=10)
     ap.add_argument("--topk", type=int, default=10)
     ap.add_argument("--ro", type=int, default=2, help="read nodes behind the router")
-    ap.add_argument("--repeat", type=int, default=50, help="timed searches per target")
+    ap.add_argument("--repeat", type=int, default=200, help="timed searches per target")
     add_output_args(ap)
     args = ap.parse_args(argv)
     result = run(rows=args.rows, dim=args.dim, nq=args.nq, topk=args.topk, ro=args.ro, repeat=args.repeat,

@@ -32,7 +32,7 @@ def topk_result(distances: np.ndarray, ids: np.ndarray):
     if ids.size == 0:
         return _pb.TopKQueryResult(status=_status_pb.Status(), row_num=0)
     dist = np.asarray(distances, dtype=np.float32)
-    finite = np.nan_to_num(dist, nan=_FMAX, posinf=_FMAX, neginf=-_FMAX)
+    finite = dist if np.isfinite(dist).all() else np.nan_to_num(dist, nan=_FMAX, posinf=_FMAX, neginf=-_FMAX)
     res = _pb.TopKQueryResult(status=_status_pb.Status(), row_num=int(ids.shape[0]))
     res.ids.extend(ids.ravel().tolist())
     res.distances.extend(finite.ravel().tolist())

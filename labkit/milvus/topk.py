@@ -13,6 +13,9 @@ import numpy as np
 from labkit.milvus.enums import larger_is_better
 
 _FMAX = float(np.finfo(np.float32).max)
+# Up to this many candidates per row one stable sort of each row costs less than partition + ties
+# (a router merges the nodes' top-k lists, a few dozen columns); the order is the same either way.
+_SORT_ALL = 512
 
 
 def ascending(metric: int) -> bool:
@@ -39,8 +42,8 @@ def best_columns(key: np.ndarray, w: int) -> np.ndarray:
     ``key`` is float32 where smaller is better and +inf marks padding / excluded entries.
     """
     nq, total = key.shape
-    if w >= total:
-        return np.argsort(key, axis=1, kind="stable")
+    if w >= total or total <= _SORT_ALL:
+        return np.argsort(key, axis=1, kind="stable")[:, :w]
     # Keep everything better than the w-th key, then the earliest columns that tie with it
     # (SUBSTRUCTURE matches are all 0.0: the first rows win, as in Milvus).
     kth = np.partition(key, w - 1, axis=1)[:, w - 1 : w]

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -21,6 +21,7 @@ from labkit.milvus import fingerprint
 from labkit.milvus.defaults import VERSION
 from labkit.milvus.enums import SEARCHABLE, SEARCHABLE_SQL, FileType
 from labkit.milvus.status import Code, MilvusError
+from labkit.node.meta_watch import CHANGES_FILE_LISTS
 
 NEW, RAW, TO_INDEX, INDEX, TO_DELETE, NEW_MERGE, NEW_INDEX, BACKUP = FileType  # TableFiles.file_type
 TABLE_NORMAL, TABLE_TO_DELETE = 0, 1
@@ -149,6 +150,9 @@ class Meta:
     def __init__(self, uri: str, storage_path: str | Path) -> None:
         self.uri = uri
         self._lock = threading.RLock()
+        # called after each committed statement that changes Tables or TableFiles, with the lock held
+        # (the rw node tells its routers: labkit.node.meta_watch)
+        self.on_change: Callable[[], None] | None = None
         parsed = urlparse(uri)
         self.dialect = parsed.scheme.lower()
         if self.dialect == "sqlite":
@@ -200,8 +204,12 @@ class Meta:
                 if fetch:
                     cols = [c[0] for c in cur.description]
                     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-                return cur.lastrowid
-            return self._exec_mysql(sql, args, fetch, retry=True)
+                out = cur.lastrowid
+            else:
+                out = self._exec_mysql(sql, args, fetch, retry=True)
+            if not fetch and self.on_change is not None and CHANGES_FILE_LISTS.match(sql):
+                self.on_change()
+            return out
 
     def _exec_mysql(self, sql: str, args: Sequence[Any], fetch: bool, retry: bool) -> Any:
         """One statement on the shared connection, reconnecting after any connection error.

@@ -33,6 +33,7 @@ from labkit.milvus.timing import Clock, StageTimes
 from labkit.node import validation as check
 from labkit.node import wire
 from labkit.node.config import NodeConfig
+from labkit.node.meta_watch import peer_host
 from labkit.node.search_snapshot import SearchSnapshot
 
 if TYPE_CHECKING:
@@ -364,9 +365,9 @@ class MilvusServicer:
     # -- Cmd --------------------------------------------------------------------------------
     @_reply(pb.StringReply)
     def Cmd(self, request, context):
-        return pb.StringReply(status=wire.status(), string_reply=self._cmd(request.cmd.strip()))
+        return pb.StringReply(status=wire.status(), string_reply=self._cmd(request.cmd.strip(), context))
 
-    def _cmd(self, cmd: str) -> str:
+    def _cmd(self, cmd: str, context: Any = None) -> str:
         if cmd == "version":
             return VERSION
         if cmd == "status":
@@ -392,14 +393,32 @@ class MilvusServicer:
                 raise MilvusError(Code.ILLEGAL_ARGUMENT, f"labkit_placement needs JSON "
                                   f'{{"me": "host:port", "nodes": [...], "ttl_s": 10}}: {exc}') from None
             return json.dumps(done)
+        if cmd.startswith(("labkit_meta_watch ", "labkit_meta_unwatch ")):  # labkit extension, by the router
+            return self._meta_watch(cmd, context)
         if cmd == "labkit_stats":  # labkit extension
             meta_ok = self.store.meta_reachable()  # a node without its metadata is not healthy
             with self._stats_lock:
                 stats = dict(self.stats)
             return json.dumps({**stats, "role": self.role, "pid": os.getpid(),
                                "uptime_s": time.time() - self.started, "meta_ok": meta_ok,
-                               "timings": self.timings.snapshot(), "snapshots": self.store.snapshot_stats()})
+                               "timings": self.timings.snapshot(), "snapshots": self.store.snapshot_stats(),
+                               "meta_watch": self.store.meta_watch_stats()})
         return "Unknown command"
+
+    def _meta_watch(self, cmd: str, context: Any) -> str:
+        """A router's lease on being told of file-list changes (``labkit.node.meta_watch``)."""
+        verb, _, arg = cmd.partition(" ")
+        if self.role == "ro":
+            raise MilvusError(Code.ILLEGAL_ARGUMENT, f"{verb}: only the rw node writes the metadata")
+        try:
+            spec = json.loads(arg)
+            host = peer_host(context.peer())
+            if verb == "labkit_meta_unwatch":
+                return json.dumps(self.store.unwatch_meta(host, int(spec["port"])))
+            return json.dumps(self.store.watch_meta(host, int(spec["port"]), float(spec["lease_s"])))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise MilvusError(Code.ILLEGAL_ARGUMENT, f'{verb} needs JSON {{"port": 19530, "lease_s": 2}} '
+                              f"from a gRPC caller: {exc}") from None
 
 
 def _rows(request: Any, reply: Any) -> int:

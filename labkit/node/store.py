@@ -41,6 +41,7 @@ from labkit.node import segments as seg
 from labkit.node import validation as check
 from labkit.node.cache import SegmentCache
 from labkit.node.loading import SegmentLoader
+from labkit.node.meta_watch import MetaWatchers
 from labkit.node.search_snapshot import SearchSnapshot, SnapshotReader
 from labkit.node.settings import StoreSettings
 from labkit.node.store_buffer import CollectionBuffer
@@ -69,6 +70,7 @@ class Store:
         self._buffers: dict[str, CollectionBuffer] = {}
         self._lock_files: list[int] = []
         self._started = False
+        self.watchers = MetaWatchers()  # routers told of file-list changes (rw only)
 
     # ================================================================ lifecycle
     def start(self) -> None:
@@ -77,6 +79,7 @@ class Store:
         if self.role == "rw":
             self._take_locks()
             meta.create_schema()
+            meta.on_change = self.watchers.changed
             seg.tables_dir(self.storage).mkdir(parents=True, exist_ok=True)
             self.maintenance.clean_shadow_files()
             if self.settings.wal_enable:
@@ -98,12 +101,24 @@ class Store:
     def maintenance_interval(self, seconds: float) -> None:
         self.maintenance.interval = seconds
 
+    def watch_meta(self, host: str, port: int, lease_s: float) -> dict:
+        """A router's lease on change messages (``labkit.node.meta_watch``): the epoch and version now."""
+        return self.watchers.register(host, port, lease_s)
+
+    def unwatch_meta(self, host: str, port: int) -> dict:
+        self.watchers.unregister(host, port)
+        return {"epoch": self.watchers.epoch}
+
+    def meta_watch_stats(self) -> dict:
+        return self.watchers.stats()
+
     def meta_reachable(self) -> bool:
         """Whether the metadata database answers right now (False before ``start``)."""
         return self.meta is not None and self.meta.reachable()
 
     def close(self) -> None:
         self.maintenance.stop()
+        self.watchers.close()
         if self.wal is not None:
             self.wal.close()
         for fd in self._lock_files:

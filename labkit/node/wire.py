@@ -178,9 +178,22 @@ def records_to_array(records) -> np.ndarray:
     if binary:
         return np.frombuffer(b"".join(r.binary_data for r in records), np.uint8).reshape(n, width)
     out = np.empty((n, width), np.float32)
+    # a RowRecord holding only float_data serializes as tag 0x0a, the byte length, then the floats
+    # (little-endian float32, as numpy reads them): a copy of bytes, not of `width` Python floats
+    size = width * 4
+    head = 1 + _varint_size(size)
     for i, rec in enumerate(records):
-        out[i] = rec.float_data
+        raw = rec.SerializeToString()
+        if len(raw) == head + size and raw[0] == 0x0A:
+            out[i] = np.frombuffer(raw, np.float32, width, head)
+        else:
+            out[i] = rec.float_data
     return out
+
+
+def _varint_size(n: int) -> int:
+    """Bytes of ``n`` as a protobuf varint."""
+    return max(1, (n.bit_length() + 6) // 7)
 
 
 # -- responses -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ class Ring:
         self.nodes: tuple[str, ...] = tuple(sorted(set(nodes)))
         self._ring = HashRing(nodes=list(self.nodes)) if self.nodes else None
         self._cache: dict[str, str] = {}
+        self._plans: dict[tuple, dict[str, list[str]]] = {}  # plans of recent file lists (searches repeat)
 
     def node_for(self, file_id: int | str) -> str:
         if self._ring is None:
@@ -31,11 +32,17 @@ class Ring:
         return node
 
     def assign(self, file_ids: Iterable[int | str]) -> dict[str, list[str]]:
-        """node -> the file ids (as strings) it serves, in input order."""
-        plan: dict[str, list[str]] = {}
-        for fid in file_ids:
-            plan.setdefault(self.node_for(fid), []).append(str(fid))
-        return plan
+        """node -> the file ids (as strings) it serves, in input order (a new dict the caller may change)."""
+        ids = tuple(file_ids)
+        plan = self._plans.get(ids)
+        if plan is None:
+            plan = {}
+            for fid in ids:
+                plan.setdefault(self.node_for(fid), []).append(str(fid))
+            if len(self._plans) >= 64:
+                self._plans.clear()
+            self._plans[ids] = plan
+        return {node: list(fids) for node, fids in plan.items()}
 
     def points(self) -> list[tuple[float, str]]:
         """(position in [0, 1), node) of every virtual point, sorted: plain data for plots."""

@@ -16,6 +16,7 @@ Path of one search: ``SearchRouter.search`` -> ``route`` -> ``fan_out`` -> ``sea
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -37,6 +38,7 @@ from labkit.router.config import RouterConfig
 from labkit.router.counters import Counters
 from labkit.router.discovery import Discovery
 from labkit.router.meta import CollectionFiles, FileRow, MetaReader
+from labkit.router.meta_watch import MetaWatch
 from labkit.router.ring import Ring
 
 log = logging.getLogger("labkit.router")
@@ -111,14 +113,18 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def search_in_files_bytes(file_ids: Sequence[str], search_param: bytes) -> bytes:
-    """SearchInFilesParam{file_id_array=1, search_param=2} around an already-encoded SearchParam."""
+@functools.lru_cache(maxsize=256)
+def _file_id_fields(file_ids: tuple[str, ...]) -> bytes:
     out = bytearray()
     for fid in file_ids:
         raw = fid.encode()
         out += b"\x0a" + _varint(len(raw)) + raw
-    out += b"\x12" + _varint(len(search_param)) + search_param
     return bytes(out)
+
+
+def search_in_files_bytes(file_ids: Sequence[str], search_param: bytes) -> bytes:
+    """SearchInFilesParam{file_id_array=1, search_param=2} around an already-encoded SearchParam."""
+    return b"".join((_file_id_fields(tuple(file_ids)), b"\x12", _varint(len(search_param)), search_param))
 
 
 def with_file_list(search_param: bytes, fp: fingerprint.Fingerprint | None) -> bytes:
@@ -128,10 +134,13 @@ def with_file_list(search_param: bytes, fp: fingerprint.Fingerprint | None) -> b
     node searches with its kept snapshot when that snapshot has this fingerprint (see
     ``labkit.milvus.fingerprint.FILE_LIST_KEY``); other servers ignore an unknown key.
     """
-    if fp is None:
-        return search_param
+    return search_param if fp is None else search_param + _file_list_field(fp)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_list_field(fp: fingerprint.Fingerprint) -> bytes:
     kv = pb.KeyValuePair(key=fingerprint.FILE_LIST_KEY, value=fingerprint.as_text(fp)).SerializeToString()
-    return search_param + b"\x2a" + _varint(len(kv)) + kv
+    return b"\x2a" + _varint(len(kv)) + kv
 
 
 class SearchRouter:
@@ -143,8 +152,9 @@ class SearchRouter:
 
     def __init__(self, cfg: RouterConfig, discovery: Discovery, meta: MetaReader, counters: Counters,
                  client: Callable[[str], Any], ring: Callable[[Sequence[str]], Ring],
-                 pool: ThreadPoolExecutor) -> None:
+                 pool: ThreadPoolExecutor, watch: MetaWatch) -> None:
         self.cfg = cfg
+        self.watch = watch
         self.discovery = discovery
         self.meta = meta
         self.counters = counters
@@ -156,7 +166,8 @@ class SearchRouter:
         self._checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="meta-check")
         self._lock = threading.Lock()
         self._seen: dict[str, dict[int, int]] = {}  # node -> file id -> updated_time it last searched
-        self._files: dict[SearchKey, CollectionFiles] = {}  # the file list of the last search per key
+        # the file list of the last search per key, and the watch generation it is exact at
+        self._files: dict[SearchKey, tuple[CollectionFiles, int]] = {}
         # seconds per stage of each routed Search (labkit_topology "timings"): parse, list (the kept file
         # list, or reading it), nodes (SearchInFiles on the read nodes), merge (top-k and reply),
         # check (waiting for the fingerprint query that confirms the kept list)
@@ -173,8 +184,18 @@ class SearchRouter:
         key = (param.collection_name, tuple(tags))
         clock.lap("parse")
         with self._lock:
-            cached = self._files.get(key)
-        if cached is not None and cached.files and cached.fingerprint and self.discovery.read_nodes():
+            cached, cached_at = self._files.get(key, (None, -1))
+        nodes = self.discovery.read_nodes()
+        if cached is not None and cached.files and nodes and self.watch.fresh(cached_at):
+            # The rw node has reported no change since the list was read, and it reports each change
+            # before acknowledging it (labkit.router.meta_watch): no metadata read at all.
+            self.counters.add("watched")
+            clock.lap("list")
+            reply = self._kept(self.route(cached, request, nq, param.topk, forward, clock=clock))
+            self.timings.record("Search", clock.stages)
+            return reply
+        generation = self.watch.current()  # what a list read (or confirmed) from here on is exact at
+        if cached is not None and cached.files and cached.fingerprint and nodes:
             # Search the file list of the last search while MySQL computes the fingerprint of the
             # rows it came from. The answer is kept only when the fingerprint is unchanged, so a
             # file flushed before this request arrived is never missed (the query starts after
@@ -188,16 +209,18 @@ class SearchRouter:
             clock.lap("check")
             if same:
                 if routed.reply is not None:
+                    self.remember(key, cached, generation)  # confirmed by a query begun at that generation
                     self.commit(routed.book)
                     self.timings.record("Search", clock.stages)
                     return routed.reply
                 found = cached  # a read node failed: the normal path below reroutes its files
             else:
                 self.counters.add("stale_cache")
+                generation = self.watch.current()
                 found = self.meta.collection_files(param.collection_name, tags)
         else:
             found, skip = self.meta.collection_files(param.collection_name, tags), set()
-        self.remember(key, found)
+        self.remember(key, found, generation)
         clock.lap("list")
         if found is None or not found.files or not self.discovery.read_nodes():
             # unknown collection or tags (the node words the error), nothing flushed, or no read nodes
@@ -233,15 +256,15 @@ class SearchRouter:
         return routed.reply
 
     # -- file lists ----------------------------------------------------------------------------
-    def remember(self, key: SearchKey, found: CollectionFiles | None) -> None:
-        """Keep ``found`` as the file list of ``key`` (None forgets it)."""
+    def remember(self, key: SearchKey, found: CollectionFiles | None, generation: int) -> None:
+        """Keep ``found`` as the file list of ``key``, exact at watch ``generation`` (None forgets it)."""
         with self._lock:
             if found is None:
                 self._files.pop(key, None)
                 return
             if len(self._files) >= _CACHE_MAX:
                 self._files.clear()
-            self._files[key] = found
+            self._files[key] = (found, generation)
 
     def refresh(self, collections: set[str] | None, why: str) -> None:
         """Read again the kept file lists of ``collections`` (None: all), after a write changed them.
@@ -254,11 +277,12 @@ class SearchRouter:
         with self._lock:
             keys = [k for k in self._files if collections is None or k[0] in collections]
         for key in keys:
+            generation = self.watch.current()
             try:
-                self.remember(key, self.meta.collection_files(key[0], list(key[1])))
+                self.remember(key, self.meta.collection_files(key[0], list(key[1])), generation)
             except Exception:  # noqa: BLE001 - a failed refresh only costs the next search a re-read
                 log.warning("refreshing the file list of %s after %s failed", key[0], why, exc_info=True)
-                self.remember(key, None)
+                self.remember(key, None, generation)
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, found: CollectionFiles, search_param: bytes, nq: int, k: int,

@@ -27,6 +27,7 @@ from labkit.router.config import RouterConfig
 from labkit.router.counters import Counters
 from labkit.router.discovery import Discovery
 from labkit.router.meta import MetaReader
+from labkit.router.meta_watch import MetaWatch
 from labkit.router.placement import PlacementSender
 from labkit.router.ring import Ring
 from labkit.router.search import SearchRouter
@@ -137,10 +138,14 @@ class Router:
         self._rings: dict[tuple[str, ...], Ring] = {}
         self._lock = threading.Lock()
         self.stats = Counters(["searches", "routed", "rw_served", "rerouted_files", "node_failures",
-                               "reloads", "forwarded", "stale_cache"])
+                               "reloads", "forwarded", "stale_cache", "watched"])
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_workers, thread_name_prefix="fanout")
+        # the rw node's change messages: kept file lists searched without a metadata read
+        self.watch = MetaWatch(self.discovery.woserver, lambda addr: self.client(addr).channel,
+                               lambda addr, req, t: self.client(addr).method("Cmd")(req, timeout=t),
+                               lambda: self.cfg.server_port)
         self.searches = SearchRouter(cfg, self.discovery, self.meta, self.stats, self.client, self.ring,
-                                     self._pool)
+                                     self._pool, self.watch)
         self.discovery.set_prober(self.probe)
         self.special: dict[str, Callable[[bytes, Any], bytes]] = {
             "Search": self.search,
@@ -191,6 +196,7 @@ class Router:
         return self.client(addr).method("Cmd")(request, timeout=min(self.cfg.search_timeout, 2.0))
 
     def close(self) -> None:
+        self.watch.stop()
         self.placement.stop()
         self.searches.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -297,6 +303,7 @@ class Router:
             "max_retry": self.cfg.max_retry,
             "stats": self.stats.snapshot(),
             "timings": self.searches.timings.snapshot(),  # seconds per stage of routed searches
+            "meta_watch": self.watch.info(),
         }
 
     def routing(self, collection: str, tags: Sequence[str] = ()) -> dict:
@@ -343,6 +350,9 @@ class Router:
             if verb == "refresh_nodes":
                 self.discovery.refresh()
                 return self._string(json.dumps(self.topology()))
+            if verb == "labkit_meta_changed":  # from the rw node, before it acknowledges a change
+                self.watch.changed(arg)
+                return self._string("OK")
             if verb == "routing":
                 name, *tags = arg.split()
                 return self._string(json.dumps(self.routing(name, tags)))
@@ -381,6 +391,7 @@ def serve(cfg: RouterConfig) -> tuple[grpc.Server, Router]:
         raise LabError(f"The router cannot listen on {cfg.server_bind}:{cfg.server_port} (port in use?).")
     cfg.server_port = bound
     server.start()
+    router.watch.start()
     log.info("router listening on %s:%s, rw %s, read nodes %s", cfg.server_bind, bound,
              cfg.woserver or "(lab state)", ",".join(router.discovery.read_nodes()) or "(none)")
     return server, router

@@ -6,6 +6,10 @@ delete applied, between two routed searches must be seen by the second one.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
 import uuid
 
 import numpy as np
@@ -40,7 +44,8 @@ def rc(lab):
         started.append("rc-router")
         rrec = cluster.start_router(lab, name="rc-router", woserver="rc-rw", hosts=["rc-ro1", "rc-ro2"],
                                     meta_uri=meta_uri, search_timeout=5, suspend_seconds=2)
-        yield {"router": cluster.connect(rrec), "rw": cluster.connect(recs["rc-rw"]), "meta_uri": meta_uri}
+        yield {"router": cluster.connect(rrec), "rw": cluster.connect(recs["rc-rw"]), "meta_uri": meta_uri,
+               "router_pid": rrec["pid"]}
     finally:
         for name in reversed(started):
             try:
@@ -135,5 +140,89 @@ def test_a_flush_through_the_router_refreshes_its_lists(rc):
         assert st.OK(), st
         assert [r[0].id for r in res] == new_ids[:3].tolist()
         assert _stats(c)["stale_cache"] == stale  # the list was already current: no redo
+    finally:
+        c.drop_collection(name)
+
+
+def _lease(client) -> dict:
+    """The router's lease on the rw node's change messages, once it holds (renewed every 0.5 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        info = router.introspect(client)["topology"]["meta_watch"]
+        if info["lease"] or time.monotonic() > deadline:
+            return info
+        time.sleep(0.1)
+
+
+def _node_watch(client) -> dict:
+    st, text = client._cmd("labkit_stats")
+    assert st.OK(), st
+    return json.loads(text)["meta_watch"]
+
+
+def _collection(c, rng, rows=SEG_ROWS):
+    name = f"rcw_{uuid.uuid4().hex[:6]}"
+    assert c.create_collection({"collection_name": name, "dimension": DIM, "index_file_size": 1,
+                                "metric_type": 1}).OK()
+    data = rng.random((rows, DIM), dtype=np.float32)
+    return name, data, _insert(c, name, data)
+
+
+def test_searches_read_no_metadata_while_the_rw_node_reports_no_change(rc):
+    """The rw node tells the router of each change before acknowledging it: unchanged lists are
+    searched with no MySQL query, and a write straight to the rw node is still seen at once."""
+    c, rw = rc["router"], rc["rw"]
+    rng = np.random.default_rng(11)
+    name, data, ids = _collection(c, rng)
+    try:
+        info = _lease(c)
+        assert info["lease"] and info["epoch"] == _node_watch(rw)["epoch"], info
+        assert len(_node_watch(rw)["watchers"]) == 1
+        q = data[:2].tolist()
+        assert c.search(name, 1, q)[0].OK()  # reads or confirms the list at the current generation
+        before = _stats(c)
+        for _ in range(5):
+            st, res = c.search(name, 1, q)
+            assert st.OK(), st
+            assert [r[0].id for r in res] == ids[:2].tolist()
+        after = _stats(c)
+        assert after["watched"] - before["watched"] == 5
+        assert after["stale_cache"] == before["stale_cache"]
+
+        version = _node_watch(rw)["version"]
+        new = rng.random((50, DIM), dtype=np.float32)
+        new_ids = _insert(rw, name, new)  # behind the router's back: the rw node tells it first
+        assert _node_watch(rw)["version"] > version
+        watched = _stats(c)["watched"]
+        st, res = c.search(name, 1, new[:3].tolist())
+        assert st.OK(), st
+        assert [r[0].id for r in res] == new_ids[:3].tolist()
+        assert _stats(c)["watched"] == watched  # that search checked MySQL, as the list had changed
+    finally:
+        c.drop_collection(name)
+
+
+@pytest.mark.faults
+def test_a_router_that_does_not_answer_is_waited_out_and_then_checks_again(rc):
+    """A router stopped (SIGSTOP) cannot hear of a flush: the rw node acknowledges it only after the
+    router's lease ran out, and the router, resumed, searches the new segment."""
+    c, rw = rc["router"], rc["rw"]
+    rng = np.random.default_rng(12)
+    name, data, ids = _collection(c, rng)
+    try:
+        assert _lease(c)["lease"]
+        assert c.search(name, 1, data[:1].tolist())[0].OK()
+        waited = _node_watch(rw)["waited_out"]
+        new = rng.random((50, DIM), dtype=np.float32)
+        os.kill(rc["router_pid"], signal.SIGSTOP)
+        try:
+            new_ids = _insert(rw, name, new)
+        finally:
+            os.kill(rc["router_pid"], signal.SIGCONT)
+        assert _node_watch(rw)["waited_out"] == waited + 1
+        st, res = c.search(name, 1, new[:3].tolist())
+        assert st.OK(), st
+        assert [r[0].id for r in res] == new_ids[:3].tolist()
+        assert _lease(c)["lease"]  # renewed once it runs again
     finally:
         c.drop_collection(name)
