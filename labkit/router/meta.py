@@ -1,8 +1,9 @@
 """What the router reads from the Milvus metadata (MySQL, or sqlite): a collection's searchable files.
 
-Every search reads the meta, so a segment flushed a moment ago is searched: either the whole
-file list, or one ``fingerprint`` row that tells whether the list read last time is still
-exact (see ``rowhash``). One pymysql connection per worker thread, in autocommit so each read
+A search reads the meta unless the rw node's change messages vouch for the list kept from the
+last search (``labkit.router.meta_watch``), so a segment flushed a moment ago is searched: either
+the whole file list, or one ``fingerprint`` row that tells whether the list read last time is
+still exact (see ``rowhash``). One pymysql connection per worker thread, in autocommit so each read
 sees the latest committed rows; at most ``pool_size + max_overflow`` of them query at once, each is
 reopened after ``pool_recycle`` seconds and pinged first with ``pre_ping`` (Mishards's SQLAlchemy
 pool settings). On sqlite (a single node's ``<storage.path>/db/meta.sqlite``, read-only) the

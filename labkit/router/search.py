@@ -1,7 +1,8 @@
 """Routed search: Search and SearchInFiles spread over the read nodes, the Mishards way.
 
-A search reads the collection's searchable files from MySQL (or reuses the list of the last
-search while one fingerprint query confirms it), places them on the live read nodes with the
+A search reads the collection's searchable files from MySQL, or reuses the list of the last
+search: with no query at all while the rw node's change messages vouch for it (``MetaWatch``),
+else while one fingerprint query confirms it. It places them on the live read nodes with the
 consistent-hash ring, sends ``ReloadSegments`` first where a file's updated_time grew, then
 ``SearchInFiles`` to every node at once and merges the partial top-k per metric. A failing read
 node's files move to the others (``max_retry`` rounds); when no read node can serve them the rw
