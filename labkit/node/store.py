@@ -53,6 +53,10 @@ log = logging.getLogger("labkit.node.store")
 MAX_PARTITIONS = 4096
 
 
+# searches again on a fresh file list when a listed file vanished meanwhile (see ``Store.search``)
+VANISHED_RETRIES = 2
+
+
 class Store:
     """One node's collections, writes and searches over the Milvus 1.1 meta and segment files."""
 
@@ -544,6 +548,23 @@ class Store:
         reads it and checks them itself.
         """
         snap = snapshot or self._checked_snapshot(name, topk, params)
+        retries = 0
+        while True:
+            try:
+                return self._search_snapshot(snap, name, tags, queries, topk, params)
+            except MilvusError as exc:
+                retries += 1
+                if exc.code != Code.FILE_NOT_FOUND or retries > VANISHED_RETRIES:
+                    raise
+                fresh = self._checked_snapshot(name, topk, params)
+                if fresh.file_ids == snap.file_ids:
+                    raise  # still listed: the file is really missing or damaged
+                # merged or re-indexed away after the list was read, and already removed (a
+                # file_cleanup_timeout of 0 removes it at once): search the files that replaced it
+                snap = fresh
+
+    def _search_snapshot(self, snap: SearchSnapshot, name: str, tags: list[str], queries: np.ndarray,
+                         topk: int, params: dict) -> tuple[np.ndarray, np.ndarray]:
         parts = snap.parts
         tables = partition_tags.match(tags or [], name, parts)
         tset = set(tables)

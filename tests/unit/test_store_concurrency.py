@@ -69,3 +69,29 @@ def test_writers_readers_and_background_threads_agree(tmp_path):
         stop.set()
         ro.close()
         st.close()
+
+
+def test_a_search_whose_files_were_merged_away_and_removed_searches_their_successor(tmp_path):
+    """With file_cleanup_timeout 0 a merge removes the old files at once; a search that listed them
+    just before reads the file list again instead of failing (Milvus 1.1 keeps such files while a
+    query holds them)."""
+    st = Store(StoreSettings(storage_path=str(tmp_path / "data"), wal_path=str(tmp_path / "wal"),
+                             auto_flush_interval=0, file_cleanup_timeout=0, cache_size=64 << 20))
+    st.maintenance_interval = 3600  # only the explicit maintain() below
+    st.start()
+    try:
+        st.create_collection("c", DIM, 1024, 1)
+        rng = np.random.default_rng(3)
+        data = rng.random((200, DIM), dtype=np.float32)
+        for lo in (0, 100):
+            st.insert("c", "", data[lo:lo + 100], np.arange(lo, lo + 100))
+            st.flush(["c"])
+        old = st.search_snapshot("c")
+        assert len(old.file_ids) == 2
+        for _ in range(3):
+            st.maintain()
+        assert not old.file_ids & st.search_snapshot("c").file_ids  # merged into a new file
+        d, ids = st.search("c", [], data[:3], 1, {}, snapshot=old)
+        assert ids[:, 0].tolist() == [0, 1, 2] and np.allclose(d[:, 0], 0.0)
+    finally:
+        st.close()
