@@ -16,6 +16,9 @@
 #
 # The lab's router (`python -m labkit.router`) does the same, reads the same settings, and takes
 # port 19530 when it is free, so clients connect as the article's users did: `Milvus(host, 19530)`.
+# One difference: the lab's rw node tells the router of every change to the file lists before it
+# acknowledges the write, so the router searches the list it already holds without querying MySQL
+# until a change arrives (Mishards queries MySQL on every search; `docs/differences-from-milvus-1.1.md`).
 #
 # **Prerequisites:** 01-03. **Time:** about 20 minutes with the exercises; the cells run in about
 # a minute.
@@ -297,7 +300,8 @@ assert set(counts.values()) == {count_before + 10}
 # ## Summary
 #
 # - The router answers on one address, forwards writes to the rw node (`WOSERVER`) and splits
-#   searches over the read nodes by segment file, reading the file lists from MySQL.
+#   searches over the read nodes by segment file, reading the file lists from MySQL (the lab's
+#   router again only after the rw node reports a change).
 # - Routed results equal brute-force ground truth before and after a read node joined, and while
 #   a read node was killed: its files went to the other read node and came back after the restart.
 # - Next: **05** compares storage back ends, **06** measures the first query; **99_teardown** stops
