@@ -38,7 +38,7 @@
 # * **`preload`**: the ro nodes watch the metadata and load new segments before anyone asks (a lab
 #   node option beyond 1.1). The router tells each node which files it routes there, so each new
 #   file is read once, by the node that will serve it. The first query is issued once that node has
-#   the segment; the price shows up as the freshness lag instead.
+#   the segment, so the load it no longer waits for is counted in the freshness lag instead.
 #
 # Why IVF_FLAT and not FLAT: a brute-force scan of 1,000,000 x 128 vectors (512 MB of float32) on
 # 2 cores takes far longer than the article's 0.032 s, so the segments are indexed, as any
