@@ -97,6 +97,21 @@ def insert_acked(client: Any, name: str, n: int, seed: int) -> int:
     return len(ids) if status.OK() else 0
 
 
+def seeded(client: Any, name: str) -> int:
+    """A new collection ``name`` with 1,000 rows flushed; the rows acknowledged."""
+    new_collection(client, name)
+    acked = insert_acked(client, name, 1000, 1)
+    client.flush([name])
+    return acked
+
+
+def restart_seconds(service: Any) -> float:
+    """Start a stopped storage service again (``ensure``: back and answering); seconds it took."""
+    start = time.monotonic()
+    service.ensure()
+    return round(time.monotonic() - start, 3)
+
+
 def node_health(lab: Any, name: str) -> tuple[bool, str]:
     """(healthy, detail) of node ``name`` as `labkit status` shows it."""
     from labkit.lab.services.base import get_service
@@ -111,9 +126,7 @@ def mysql_restart(lab: Any, down_s: float = 3.0) -> dict[str, Any]:
     """Stop MariaDB under a running rw node, start it again: the node must answer without a restart."""
     with EphemeralCluster(lab, "fd-mysql", ro=1, router=False) as ec:
         client, name = ec.node_clients[ec.rw_name], "fd_mysql"
-        new_collection(client, name)
-        acked = insert_acked(client, name, 1000, 1)
-        client.flush([name])
+        acked = seeded(client, name)
         node_pid = ec.records[ec.rw_name]["pid"]
         mysql = lab.service("mysql")
         mysql.stop()
@@ -126,9 +139,7 @@ def mysql_restart(lab: Any, down_s: float = 3.0) -> dict[str, Any]:
                 time.sleep(0.2)
             healthy_during, detail_during = node_health(lab, ec.rw_name)
         finally:
-            start = time.monotonic()
-            mysql.ensure()  # MariaDB back and accepting logins
-            service_s = round(time.monotonic() - start, 3)
+            service_s = restart_seconds(mysql)  # MariaDB back and accepting logins
         recovery = wait_ok(lambda: client.count_entities(name), 30)
         acked += insert_acked(client, name, 500, 2)
         client.flush([name])
@@ -151,9 +162,7 @@ def redis_restart(lab: Any, down_s: float = 2.0) -> dict[str, Any]:
     """kill -9 Redis (JuiceFS metadata) under a cluster, start it again: mounts and flushes heal."""
     with EphemeralCluster(lab, "fd-redis", ro=1, router=False) as ec:
         client, name = ec.node_clients[ec.rw_name], "fd_redis"
-        new_collection(client, name)
-        acked = insert_acked(client, name, 1000, 1)
-        client.flush([name])
+        acked = seeded(client, name)
         redis = lab.service("redis")
         kill9(int(redis.record["pid"]))
         try:
@@ -161,9 +170,7 @@ def redis_restart(lab: Any, down_s: float = 2.0) -> dict[str, Any]:
             acked += insert_acked(client, name, 300, 2)
             time.sleep(down_s)
         finally:
-            start = time.monotonic()
-            redis.ensure()
-            service_s = round(time.monotonic() - start, 3)
+            service_s = restart_seconds(redis)
         mount = ec.mounts[ec.rw_name]
 
         def mount_works() -> bool:
@@ -403,9 +410,7 @@ def quota_full(lab: Any, timeout: float = 30.0) -> dict[str, Any]:
 
     with EphemeralCluster(lab, "fd-quota", ro=1, router=False) as ec:
         client, name = ec.node_clients[ec.rw_name], "fd_quota"
-        new_collection(client, name)
-        acked = insert_acked(client, name, 1000, 1)
-        client.flush([name])
+        acked = seeded(client, name)
         folder = ec.mounts[ec.rw_name] / ec.storage_dir
         juicefs_quota(lab, "set", "--path", f"/{ec.storage_dir}", "--inodes", "1", "--strict")
 
@@ -440,9 +445,7 @@ def mount_kill(lab: Any) -> dict[str, Any]:
 
     with EphemeralCluster(lab, "fd-mount", ro=1, router=False) as ec:
         client, name = ec.node_clients[ec.rw_name], "fd_mount"
-        new_collection(client, name)
-        acked = insert_acked(client, name, 1000, 1)
-        client.flush([name])
+        acked = seeded(client, name)
         for pid in jfs.client_pids(ec.mounts[ec.rw_name]):
             os.kill(pid, signal.SIGKILL)
         procs.wait_until(lambda: jfs.is_stale(ec.mounts[ec.rw_name]), 10, "the killed mount to go stale")

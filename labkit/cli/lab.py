@@ -183,11 +183,9 @@ def logs(argv: list[str]) -> int:
     if rec is None:
         raise LabError(f"No service named {args.name!r} is recorded in {lab.home}; see `labkit status`.")
     if rec.get("container"):
-        from labkit.lab import engine
         from labkit.lab.services import containers
 
-        eng = engine.find()
-        box = containers.get(eng.client(), rec["container"]) if eng else None
+        box = containers.lookup(rec["container"])
         if box is None:
             raise LabError(f"{args.name} has no container now (stopped); its files are under {lab.home}.")
         _print(lab, containers.logs(box, args.lines))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 from prometheus_client.exposition import push_to_gateway
+
+from labkit.milvus.periodic import Periodic
 
 log = logging.getLogger("labkit.node.metrics")
 
@@ -86,18 +87,16 @@ class Pusher:
         self.interval = interval
         self.pushes = 0
         self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._last = time.monotonic()
+        self._timer = Periodic(self._tick, interval, "metrics-push", at_start=True)
 
     def start(self) -> Pusher:
-        self._thread = threading.Thread(target=self._loop, name="metrics-push", daemon=True)
-        self._thread.start()
+        self._last = time.monotonic()
+        self._timer.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._timer.stop()
 
     def push_once(self) -> None:
         self._refresh()
@@ -130,14 +129,11 @@ class Pusher:
             except Exception:  # noqa: BLE001 - a failing sampler must not stop the pushes
                 log.exception("metrics sampler failed")
 
-    def _loop(self) -> None:
-        last = time.monotonic()
-        while not self._stop.is_set():
-            now = time.monotonic()
-            self.metrics.alive.inc(now - last)
-            last = now
-            self.push_once()
-            self._stop.wait(self.interval)
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.metrics.alive.inc(now - self._last)
+        self._last = now
+        self.push_once()
 
 
 def sampler_for(store: Any) -> Callable[[NodeMetrics], None]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import grpc
 
+from labkit.milvus.periodic import Periodic
 from labkit.milvus.proto import messages
 
 log = logging.getLogger("labkit.router")
@@ -50,8 +51,7 @@ class MetaWatch:
         self._source: tuple[str, str, int] | None = None  # (rw address, epoch, version) last heard
         self._subscribed: set[str] = set()
         self._retry_at = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer = Periodic(self._round, period_s, "meta-watch", at_start=True)
         self.messages = 0  # change messages received
 
     # -- what searches ask ---------------------------------------------------------------------
@@ -120,24 +120,20 @@ class MetaWatch:
         return True
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="meta-watch", daemon=True)
-        self._thread.start()
+        self._timer.start()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if time.monotonic() >= self._retry_at:
-                try:
-                    self.renew()
-                except Exception:  # noqa: BLE001 - keep renewing; searches check MySQL meanwhile
-                    log.warning("renewing the metadata lease failed", exc_info=True)
-                    self.invalidate("renewal error")
-            self._stop.wait(self.period_s)
+    def _round(self) -> None:
+        if time.monotonic() < self._retry_at:
+            return
+        try:
+            self.renew()
+        except Exception:  # noqa: BLE001 - keep renewing; searches check MySQL meanwhile
+            log.warning("renewing the metadata lease failed", exc_info=True)
+            self.invalidate("renewal error")
 
     def stop(self) -> None:
         """End the lease at the rw node too, so its next write does not wait for this router."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._timer.stop()
         with self._lock:
             held, self._valid_until = self._valid_until > time.monotonic(), 0.0
             addr = self._source[0] if self._source else ""

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.exposition import push_to_gateway
+
+from labkit.milvus.periodic import Periodic
 
 log = logging.getLogger("labkit.router.metrics")
 JOB = "mishards"
@@ -25,8 +26,7 @@ class RouterPusher:
         self.grouping = {"instance": instance}
         self.registry = CollectorRegistry()
         self._gauges: dict[str, Gauge] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer = Periodic(self.push_once, interval, "router-metrics")
         self.pushes = 0
 
     def push_once(self) -> None:
@@ -44,15 +44,8 @@ class RouterPusher:
             log.warning("pushing router counters to %s failed: %s", self.gateway, exc)
 
     def start(self) -> RouterPusher:
-        def loop() -> None:
-            while not self._stop.wait(self.interval):
-                self.push_once()
-
-        self._thread = threading.Thread(target=loop, name="router-metrics", daemon=True)
-        self._thread.start()
+        self._timer.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._timer.stop()

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 
+from labkit.milvus.periodic import Periodic
 from labkit.milvus.proto import messages
 
 log = logging.getLogger("labkit.router")
@@ -47,24 +47,19 @@ class PlacementSender:
         self.ttl_s = ttl_s
         self.period_s = period_s
         self._sent: dict[str, tuple[tuple[str, ...], float]] = {}  # node -> (ring nodes, when)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._timer = Periodic(self._round, period_s, "placement")
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="placement", daemon=True)
-        self._thread.start()
+        self._timer.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._timer.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.period_s):
-            try:
-                self.send_due()
-            except Exception:  # noqa: BLE001 - keep telling the nodes; the next round retries
-                log.warning("sending the placement failed", exc_info=True)
+    def _round(self) -> None:
+        try:
+            self.send_due()
+        except Exception:  # noqa: BLE001 - keep telling the nodes; the next round retries
+            log.warning("sending the placement failed", exc_info=True)
 
     def send_due(self) -> list[str]:
         """Send the ring to each live node whose last message is stale or older than ttl/3."""

@@ -32,7 +32,7 @@ class Ring:
         return node
 
     def assign(self, file_ids: Iterable[int | str]) -> dict[str, list[str]]:
-        """node -> the file ids (as strings) it serves, in input order (a new dict the caller may change)."""
+        """node -> the file ids (as strings) it serves, in input order; shared between calls: read only."""
         ids = tuple(file_ids)
         plan = self._plans.get(ids)
         if plan is None:
@@ -42,7 +42,7 @@ class Ring:
             if len(self._plans) >= 64:
                 self._plans.clear()
             self._plans[ids] = plan
-        return {node: list(fids) for node, fids in plan.items()}
+        return plan
 
     def points(self) -> list[tuple[float, str]]:
         """(position in [0, 1), node) of every virtual point, sorted: plain data for plots."""

@@ -170,6 +170,20 @@ def wait_ready(box, check, timeout: float, what: str, interval: float = 0.3) -> 
     raise LabError(f"{what} {reason}{taken}. Container log:\n{text}")
 
 
+def lookup(container: str) -> Any:
+    """The container named ``container`` through the running engine; None without one or without it."""
+    from labkit.lab import engine as engines
+
+    eng = engines.find()
+    return get(eng.client(), container) if eng else None
+
+
+def find(container: str) -> tuple[Any, dict[str, Any]]:
+    """(``lookup(container)``, its ``state``); no container: not running."""
+    box = lookup(container)
+    return box, state(box) if box is not None else {"running": False, "pid": None}
+
+
 def stop_service(state: Any, name: str, container: str, purge: bool) -> None:
     """Remove a service's container (when an engine runs); ``purge`` forgets its record, else it is
     kept as stopped so a plain ``labkit up`` brings the service back."""

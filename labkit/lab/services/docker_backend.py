@@ -68,8 +68,7 @@ class DockerMixin:
         """Files the container mounts (written only for a real start, never for a dry run)."""
 
     def _box(self):
-        eng = engines.find()
-        return containers.get(eng.client(), self.container()) if eng else None
+        return containers.lookup(self.container())
 
     def running(self) -> bool:
         box = self._box()

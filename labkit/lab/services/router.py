@@ -281,9 +281,7 @@ class DockerRouter(LocalRouter):
 
     def status(self) -> ServiceStatus:
         rec = self.record
-        eng = engines.find()
-        box = containers.get(eng.client(), self._container()) if eng else None
-        st = containers.state(box) if box is not None else {"running": False, "pid": None}
+        box, st = containers.find(self._container())
         version = server_version("127.0.0.1", int(rec["port"])) if st["running"] and rec.get("port") else None
         detail = ((f"Mishards role, rw {rec.get('woserver', '?')}, ro {rec.get('read_nodes') or '-'}, "
                    f"container {self._container()}, {rec.get('image', '?')}")
