@@ -214,6 +214,10 @@ def rw_kill(lab: Any, batch: int = 200, seconds: float = 3.0) -> dict[str, Any]:
         t.start()
         time.sleep(seconds)
         kill9(int(rec["pid"]))
+        # the writer stops on its own at the first refused insert; ``stop`` only bounds a writer
+        # that never notices (setting it right after the kill could end a writer between two
+        # acknowledged batches, with no insert refused)
+        t.join(30)
         stop.set()
         t.join(30)
         start = time.monotonic()
