@@ -16,9 +16,11 @@
 #
 # The lab's router (`python -m labkit.router`) does the same, reads the same settings, and takes
 # port 19530 when it is free, so clients connect as the article's users did: `Milvus(host, 19530)`.
-# One difference: the lab's rw node tells the router of every change to the file lists before it
-# acknowledges the write, so the router searches the list it already holds without querying MySQL
-# until a change arrives (Mishards queries MySQL on every search; `docs/differences-from-milvus-1.1.md`).
+# Two differences (`docs/differences-from-milvus-1.1.md`): the lab's rw node tells the router of
+# every change to the file lists before it acknowledges the write, so the router searches the list
+# it already holds without querying MySQL until a change arrives (Mishards queries MySQL on every
+# search); and the router sends a lab node its part of a search over a plain TCP connection it
+# keeps open, with the same protobuf bytes, instead of a gRPC call (a real Milvus node gets gRPC).
 #
 # **Prerequisites:** 01-03. **Time:** about 20 minutes with the exercises; the cells run in about
 # a minute.

@@ -1,6 +1,7 @@
 """Search latency through the router, next to one node searched directly and in-process faiss.
 
-``labkit bench search [--via router|node] --rows N --dim 128 --nq 10 --topk 10 --json``
+``labkit bench search [--via router|node] [--node-link frames|grpc] --rows N --dim 128 --nq 10
+--topk 10 --json``
 
 One run builds its own small cluster on the running lab's storage (a fresh metadata database,
 an rw node, ``--ro`` read nodes, a router on a free port), inserts the same vectors everywhere
@@ -9,7 +10,9 @@ routed Search, Search on one read node directly (it scans every file itself), an
 IndexFlat on the same array, interleaved. Per target: latency percentiles and the CPU
 milliseconds each process (client, read nodes, router) spent per search. With every core busy the
 routed/direct latency ratio follows the CPU spent more than the critical path, and the routed
-path runs one more gRPC hop and one more node request (``servers_cpu_router_to_node``).
+path runs one more hop and one more node request (``servers_cpu_router_to_node``). The router
+calls the read nodes over the lab's framed TCP link (``--node-link frames``, ``router_links``) or
+over gRPC as Mishards does (``--node-link grpc``).
 ``breakdown_ms``: where each millisecond of a search goes (means per call over the timed searches):
 the stages each server timed itself (router: file list check, fan-out, merge, reply; node: meta,
 decode, search, reply; read from their ``labkit_topology`` / ``labkit_stats``), and what is left of the
@@ -111,8 +114,12 @@ def breakdown(before: dict[str, dict], after: dict[str, dict], latency: dict[str
 
 
 def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: int = 2, repeat: int = 200,
-        via: str = "router", seed: int = 0, lab: Any = None) -> dict[str, Any]:
-    """Build, measure, tear down; returns plain data (see module doc)."""
+        via: str = "router", seed: int = 0, lab: Any = None, node_link: str = "frames") -> dict[str, Any]:
+    """Build, measure, tear down; returns plain data (see module doc).
+
+    ``node_link``: how the router calls the read nodes, ``frames`` (the lab's framed TCP link) or
+    ``grpc`` (as Mishards does), to compare the two.
+    """
     import faiss
 
     # faiss in this process on one OpenMP thread, as each node searches (labkit.node.engine.SEARCH_THREADS):
@@ -120,13 +127,13 @@ def run(rows: int = 20_000, dim: int = 128, nq: int = 10, topk: int = 10, ro: in
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        return _measure(rows, dim, nq, topk, ro, repeat, via, seed, lab)
+        return _measure(rows, dim, nq, topk, ro, repeat, via, seed, lab, node_link)
     finally:
         faiss.omp_set_num_threads(threads)
 
 
 def _measure(rows: int, dim: int, nq: int, topk: int, ro: int, repeat: int, via: str, seed: int,
-             lab: Any) -> dict[str, Any]:
+             lab: Any, node_link: str) -> dict[str, Any]:
     import faiss
     import psutil
 
@@ -134,6 +141,8 @@ def _measure(rows: int, dim: int, nq: int, topk: int, ro: int, repeat: int, via:
 
     if via not in {"router", "node"}:
         raise LabError(f"--via must be router or node, not {via!r}.")
+    if node_link not in {"frames", "grpc"}:
+        raise LabError(f"--node-link must be frames or grpc, not {node_link!r}.")
     if rows < 1 or dim < 1 or nq < 1 or topk < 1 or ro < 1:
         raise LabError("rows, dim, nq, topk and ro must all be at least 1.")
     lab = lab or Lab()
@@ -143,7 +152,10 @@ def _measure(rows: int, dim: int, nq: int, topk: int, ro: int, repeat: int, via:
     q = queries.tolist()
     out: dict[str, Any] = {"rows": rows, "dim": dim, "nq": nq, "topk": topk, "read_nodes": ro, "via": via,
                            "repeat": repeat}
-    with EphemeralCluster(lab, "bs", ro=ro, router=via == "router") as ec:
+    if via == "router":
+        out["node_link"] = node_link
+    with EphemeralCluster(lab, "bs", ro=ro, router=via == "router",
+                          router_options={"node_frames": node_link == "frames"}) as ec:
         out["fuse"] = bool(getattr(lab, "fuse", False))
         name = ec.db
         writer = ec.node_clients[ec.rw_name]
@@ -224,6 +236,8 @@ def _measure(rows: int, dim: int, nq: int, topk: int, ro: int, repeat: int, via:
             out["router_stats"] = info["topology"]["stats"]
             out["router_read_nodes"] = info["topology"]["read_nodes"]
             out["router_suspended"] = info["topology"]["suspended"]
+            # how SearchInFiles reached each read node: frames (lab nodes) or grpc
+            out["router_links"] = {k: v["link"] for k, v in info["topology"]["links"].items()}
             ratio = out["router"]["p50_ms"] / max(out["node"]["p50_ms"], 1e-9)
             out["router_to_node_p50"] = round(ratio, 3)
             out["router_overhead_p50_ms"] = round(out["router"]["p50_ms"] - out["node"]["p50_ms"], 3)
@@ -245,9 +259,11 @@ def cli(argv: list[str]) -> int:
     ap.add_argument("--topk", type=int, default=10)
     ap.add_argument("--ro", type=int, default=2, help="read nodes behind the router")
     ap.add_argument("--repeat", type=int, default=200, help="timed searches per target")
+    ap.add_argument("--node-link", choices=["frames", "grpc"], default="frames",
+                    help="router -> read node calls: the lab's framed TCP link, or gRPC as Mishards")
     add_output_args(ap)
     args = ap.parse_args(argv)
     result = run(rows=args.rows, dim=args.dim, nq=args.nq, topk=args.topk, ro=args.ro, repeat=args.repeat,
-                 via=args.via)
+                 via=args.via, node_link=args.node_link)
     emit(result, args)
     return 0

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labkit.node: {exc}", file=sys.stderr)
         return 1
     from labkit.node import live, logs
-    from labkit.node.server import MilvusServicer, build_server
+    from labkit.node.frame_server import FrameServer
+    from labkit.node.server import MilvusServicer, build_server, frame_handlers
     from labkit.node.store import Store
 
     logs.configure(config)
@@ -69,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
             store.close()
             print(f"labkit.node: {exc}", file=sys.stderr)
             return 1
+    # the router's per-search calls, framed on plain TCP (labkit.milvus.frames); gRPC serves them too
+    try:
+        frame_server = FrameServer(frame_handlers(servicer), config.address).start()
+        servicer.frame_port = frame_server.port
+    except OSError as exc:  # the router then calls this node over gRPC only
+        log.warning("no frame port (%s); the router will use gRPC for every call", exc)
+        frame_server = None
     done = threading.Event()
 
     def _stop(signum, frame):  # noqa: ARG001
@@ -82,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
              settings.storage_path, settings.meta_uri.split("@")[-1])
     done.wait()
     log.info("stopping")
+    if frame_server is not None:
+        frame_server.stop()
     server.stop(grace=2).wait()
     if http is not None:
         http.stop()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import numpy as np
 
-from labkit.milvus import fingerprint, replies
+from labkit.milvus import fingerprint, frames, replies
 from labkit.milvus.defaults import DEFAULT_TAG, MAX_MESSAGE, VERSION
 from labkit.milvus.enums import is_binary
 from labkit.milvus.proto import messages
@@ -104,6 +104,7 @@ class MilvusServicer:
         self.stats = {"insert_calls": 0, "insert_rows": 0, "insert_bytes": 0, "insert_decode_seconds": 0.0,
                       "last_insert_decode_seconds": 0.0, "insert_fast_path": 0}
         self.timings = StageTimes()  # seconds per stage of Search / SearchInFiles (labkit_stats)
+        self.frame_port: int | None = None  # labkit.node.frame_server's port, once it listens
 
     # -- helpers ----------------------------------------------------------------------------
     def _schema(self, name: str) -> dict:
@@ -382,6 +383,8 @@ class MilvusServicer:
             return json.dumps(_system_info())
         if cmd.startswith(("get_config", "set_config")):
             return self.config.cli(cmd)
+        if cmd == frames.FRAME_CMD:  # labkit extension, asked by the router
+            return json.dumps({"port": self.frame_port})
         if cmd == "cache_info":  # labkit extension
             return json.dumps(self.store.cache_info())
         if cmd.startswith("labkit_placement "):  # labkit extension, sent by the router
@@ -481,6 +484,19 @@ def method_handlers(servicer: MilvusServicer) -> grpc.GenericRpcHandler:
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             fn, request_deserializer=deserializer, response_serializer=resp_cls.SerializeToString)
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
+
+
+def frame_handlers(servicer: MilvusServicer) -> dict[str, Callable[[bytes], bytes]]:
+    """The methods served over frames (``labkit.milvus.frames``): bytes in, bytes out, as over gRPC."""
+    out: dict[str, Callable[[bytes], bytes]] = {}
+    for name in frames.METHODS:
+        method = pb.DESCRIPTOR.services_by_name["MilvusService"].methods_by_name[name]
+        req_cls = getattr(pb, method.input_type.name)
+        fn = getattr(servicer, name)
+        out[name] = lambda body, _fn=fn, _req=req_cls: _fn(_req.FromString(body), None).SerializeToString()
+    port = str(servicer.config.port).encode()
+    out[frames.HELLO] = lambda body: port
+    return out
 
 
 def build_server(servicer: MilvusServicer, address: str, port: int, max_workers: int = 16) -> grpc.Server:

@@ -10,7 +10,9 @@ DISCOVERY_STATIC_PORT. labkit additions, for many nodes on one IP:
 - DISCOVERY_CLASS_NAME=labkit: the read nodes are the lab's running ``ro`` nodes (LABKIT_HOME
   state.json), re-read every second; WOSERVER may then be omitted (the lab's ``rw`` node);
 - SERVER_BIND (127.0.0.1; 0.0.0.0 or a host address for multi-host use), SEARCH_TIMEOUT seconds
-  per node call (15), SUSPEND_SECONDS a failed read node stays out of the ring (3).
+  per node call (15), SUSPEND_SECONDS a failed read node stays out of the ring (3);
+- LABKIT_NODE_FRAMES (true): SearchInFiles and ReloadSegments reach lab nodes over a framed TCP
+  link instead of gRPC (``labkit.milvus.frames``); nodes without one are called over gRPC.
 
 Mishards's other settings are honoured: DEBUG / LOG_LEVEL, LOG_PATH, LOG_NAME, TIMEZONE (log files
 and their timestamps), SQL_ECHO (every metadata query logged), and SQLALCHEMY_DATABASE_URI may be
@@ -62,6 +64,7 @@ class RouterConfig:
     pool_timeout: float = 30.0
     pool_pre_ping: bool = False
     pushgateway: str = ""  # host:port: push the router's counters there every second (labkit)
+    node_frames: bool = True  # per-search calls to lab nodes over framed TCP (labkit.milvus.frames)
 
 
 def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -264,6 +267,7 @@ def load(env: Mapping[str, str] | None = None,
                        "Mishards's FileBasedHashRingRouter only.")
     _logging_settings(merged, cfg)
     _pool_settings(merged, cfg)
+    cfg.node_frames = _bool(merged, "LABKIT_NODE_FRAMES", True)
     cfg.pushgateway = merged.get("PUSHGATEWAY", "").strip()
     if cfg.pushgateway:
         cfg.pushgateway = parse_host(cfg.pushgateway, 9091)

@@ -20,12 +20,14 @@ from typing import Any
 import grpc
 
 from labkit.errors import LabError
+from labkit.milvus import frames
 from labkit.milvus.defaults import DEFAULT_TAG, MAX_MESSAGE, VERSION
 from labkit.milvus.proto import messages
 from labkit.milvus.status import Code
 from labkit.router.config import RouterConfig
 from labkit.router.counters import Counters
 from labkit.router.discovery import Discovery
+from labkit.router.frame_link import FrameError, FrameLink
 from labkit.router.meta import MetaReader
 from labkit.router.meta_watch import MetaWatch
 from labkit.router.placement import PlacementSender
@@ -46,6 +48,7 @@ CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+_NO_TIMEOUT = 3600.0  # a framed call without a deadline still ends (gRPC's would wait forever)
 
 
 # Writes after which the set of searchable files may have changed (the router refreshes its lists),
@@ -73,11 +76,16 @@ def error_reply(method: str, code: int, reason: str) -> bytes:
 
 
 class NodeClient:
-    """One reused channel per node; raw-bytes callables per method, each call counted and timed."""
+    """One reused channel per node; raw-bytes callables per method, each call counted and timed.
 
-    def __init__(self, addr: str) -> None:
+    With ``frames``, the per-search methods (``labkit.milvus.frames.METHODS``) go over a framed TCP
+    link when the node offers one (``labkit.router.frame_link``), over the channel otherwise.
+    """
+
+    def __init__(self, addr: str, frames_on: bool = True) -> None:
         self.addr = addr
         self.channel = grpc.insecure_channel(addr, options=CHANNEL_OPTIONS)
+        self.link = FrameLink(addr, self._ask_frame_port) if frames_on else None
         self._calls: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.called_times = 0
@@ -86,8 +94,23 @@ class NodeClient:
     def method(self, name: str) -> Any:
         call = self._calls.get(name)
         if call is None:
-            call = self._calls[name] = _Timed(self.channel.unary_unary(PREFIX + name), self._record)
+            stub = self.channel.unary_unary(PREFIX + name)
+            if self.link is not None and name in frames.METHODS:
+                stub = _Framed(name, self.link, stub)
+            call = self._calls[name] = _Timed(stub, self._record)
         return call
+
+    def link_info(self) -> dict:
+        """How the per-search calls reach this node: frames (with the node's frame port) or grpc."""
+        if self.link is None or not self.link.usable() or self.link.port is None:
+            return {"link": "grpc", "frame_port": None}
+        return {"link": "frames", "frame_port": self.link.port}
+
+    def _ask_frame_port(self, timeout: float) -> str:
+        raw = self.channel.unary_unary(PREFIX + "Cmd")(pb.Command(cmd=frames.FRAME_CMD).SerializeToString(),
+                                                       timeout=timeout)
+        reply = pb.StringReply.FromString(raw)
+        return reply.string_reply if reply.status.error_code == Code.SUCCESS else ""
 
     def _record(self, seconds: float) -> None:
         with self._lock:
@@ -102,7 +125,29 @@ class NodeClient:
             return {"connections": conns, "max-time": self.total_time, "num": 1 if self.called_times else 0}
 
     def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
         self.channel.close()
+
+
+class _Framed:
+    """``name`` over the node's frame link while it has one, else its gRPC stub (same bytes either way)."""
+
+    def __init__(self, name: str, link: FrameLink, stub: Any) -> None:
+        self._name, self._link, self._stub = name, link, stub
+
+    def __call__(self, request: bytes, timeout: float | None = None) -> bytes:
+        if self._link.usable():
+            try:
+                return self._link.call(self._name, request, timeout if timeout is not None else _NO_TIMEOUT)
+            except FrameError as exc:
+                if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                # a node without frames (a real Milvus 1.1 image): gRPC, as Mishards calls it
+        return self._stub(request, timeout=timeout)
+
+    def future(self, request: bytes, **kw: Any) -> Any:
+        return self._stub.future(request, **kw)
 
 
 class _Timed:
@@ -166,7 +211,7 @@ class Router:
         with self._lock:
             c = self._clients.get(addr)
             if c is None:
-                c = self._clients[addr] = NodeClient(addr)
+                c = self._clients[addr] = NodeClient(addr, self.cfg.node_frames)
             return c
 
     def ring(self, nodes: Sequence[str]) -> Ring:
@@ -304,6 +349,7 @@ class Router:
             "stats": self.stats.snapshot(),
             "timings": self.searches.timings.snapshot(),  # seconds per stage of routed searches
             "meta_watch": self.watch.info(),
+            "links": {n: self.client(n).link_info() for n in nodes},
         }
 
     def routing(self, collection: str, tags: Sequence[str] = ()) -> dict:

@@ -328,3 +328,28 @@ def test_without_a_live_read_node_the_rw_node_serves(rt, coll):
         assert router.introspect(c)["topology"]["stats"]["rw_served"] >= before + 3
     finally:
         router.remove_node(c, dead)
+
+
+def test_read_nodes_are_called_over_frames_and_grpc_gives_the_same_answers(rt, coll):
+    """Lab nodes take the router's SearchInFiles over frames; a router told not to uses gRPC."""
+    _set_read_nodes(rt, ["rt-ro1", "rt-ro2"])
+    st, framed = rt["client"].search(coll["name"], 10, coll["q"])
+    assert st.OK(), st
+    links = router.introspect(rt["client"])["topology"]["links"]
+    assert {v["link"] for v in links.values()} == {"frames"} and len(links) == 2
+    lab = rt["lab"]
+    rec = cluster.start_router(lab, name="rt-router-grpc", woserver="rt-rw", hosts=["rt-ro1", "rt-ro2"],
+                               meta_uri=rt["meta_uri"], node_frames=False)
+    try:
+        c = cluster.connect(rec)
+        st, plain = c.search(coll["name"], 10, coll["q"])
+        assert st.OK(), st
+        assert np.array_equal(np.array(plain.id_array), np.array(framed.id_array))
+        assert np.allclose(np.array(plain.distance_array), np.array(framed.distance_array))
+        topo = router.introspect(c)["topology"]
+        assert topo["stats"]["routed"] >= 1
+        assert {v["link"] for v in topo["links"].values()} == {"grpc"}
+        c.close()
+    finally:
+        get_service("router", "local", lab.state, "rt-router-grpc").stop(purge=True)
+    _check(framed, *_ground_truth(coll["data"], coll["ids"], coll["q"], 10))

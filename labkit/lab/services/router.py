@@ -130,6 +130,8 @@ class LocalRouter(Service):
             o["pushgateway"] = f"127.0.0.1:{gateway['port']}"
         if o.get("pushgateway"):  # host:port: the router pushes its counters there (labkit)
             env["PUSHGATEWAY"] = str(o["pushgateway"])
+        if o.get("node_frames") is not None:  # False: every call to the nodes over gRPC, as Mishards
+            env["LABKIT_NODE_FRAMES"] = "true" if o["node_frames"] else "false"
         return env
 
     def set_hosts(self, hosts: list[str]) -> list[str]:
