@@ -109,7 +109,8 @@ saved = first_query.save_json(result, "06_first_query", out)
 # ## First query beside freshness lag
 #
 # The first query is what a searcher waits for; the freshness lag is how long after the seal the new
-# rows are searchable on **every** ro node, what a writer waits for. Read the two together: `preload`
+# rows are searchable in memory (`lazy`: on **every** ro node; `preload`: on the ro node the router
+# sends them to), what a writer waits for. Read the two together: `preload`
 # can make the first query cheap only by loading the segment earlier, and that load is in the lag.
 
 # %%

@@ -149,10 +149,19 @@ def first_query_findings(result: Mapping[str, Any]) -> list[str]:
     for mode, r in modes.items():
         mean = r["first_s"]["mean"]
         rel = mean / ARTICLE_FIRST_QUERY_S
+        where = "on every ro node" if mode != "preload" else "in memory on the ro node they are routed to"
         out.append(f"{mode}: first query {mean:.3f} s on average ({times(rel)} the article's "
                    f"{ARTICLE_FIRST_QUERY_S} s, measured on other hardware), warm {r['warm_s']['p50']:.3f} s "
-                   f"(p50); new rows searchable on every ro node after {r['freshness_s']['mean']:.3f} s on "
+                   f"(p50); new rows searchable {where} after {r['freshness_s']['mean']:.3f} s on "
                    "average (freshness lag).")
+        pauses = [b["idle_warm_s"] - b["warm_s"] for b in r.get("batches", []) if "idle_warm_s" in b]
+        if mode == "preload" and pauses:
+            over, warm = r["overhead_s"]["p50"], r["warm_s"]["p50"]
+            pause_s = result["plan"].get("idle_s", 1.0)
+            out.append(f"preload: the first query took {over * 1000:.1f} ms more than the same query warm "
+                       f"(p50, {over / warm:.0%} of warm); the warm query asked once more after a "
+                       f"{pause_s:g} s pause took {median(pauses) * 1000:.1f} ms more than warm (p50), "
+                       "what any request after a pause costs on this machine.")
     if {"lazy", "preload"} <= set(modes):
         lazy, pre = modes["lazy"], modes["preload"]
         fq = lazy["first_s"]["p50"] / pre["first_s"]["p50"]
@@ -161,8 +170,8 @@ def first_query_findings(result: Mapping[str, Any]) -> list[str]:
         lag = (f"its freshness lag was longer, {times(fr)} lazy's (p50): the load it took off the query path "
                "is now waited for by whoever wants the new rows visible" if fr > 1 else
                f"its freshness lag was {times(fr)} lazy's (p50), because lazy's lag is itself each node's "
-               "first, loading query; preload's price here is background work: every ro node loads every "
-               "new segment whether or not anyone searches it")
+               "first, loading query; preload's price here is background work: the ro node each new "
+               "segment is routed to loads it whether or not anyone searches it")
         out.append(f"preload's first query was {faster} than lazy's here (lazy/preload p50: {times(fq)}); "
                    f"{lag}.")
     cold = modes.get("lazy", {}).get("cold_read_mib_s", {})
