@@ -40,10 +40,8 @@ CHANGES_FILE_LISTS = re.compile(
 def peer_host(peer: str) -> str:
     """The host of a gRPC peer string (``ipv4:127.0.0.1:5432``, ``ipv6:[::1]:5432``)."""
     kind, _, rest = peer.partition(":")
-    if kind == "ipv6":
-        return rest.rpartition(":")[0]  # keeps the brackets: a valid gRPC target host
-    if kind == "ipv4":
-        return rest.rpartition(":")[0]
+    if kind in ("ipv4", "ipv6"):
+        return rest.rpartition(":")[0]  # an ipv6 host keeps its brackets: a valid gRPC target host
     raise ValueError(f"cannot tell the caller's address from {peer!r}")
 
 

@@ -43,6 +43,7 @@ pb, status_pb, pb_grpc = messages()
 log = logging.getLogger("labkit.node")
 
 SERVICE = "milvus.grpc.MilvusService"
+_SERVICE_DESCRIPTOR = pb.DESCRIPTOR.services_by_name["MilvusService"]
 
 WRITE_RPCS = frozenset({
     "CreateCollection", "DropCollection", "CreateIndex", "DropIndex", "CreatePartition",
@@ -469,13 +470,17 @@ def _unimplemented(name: str) -> Callable:
     return handler
 
 
+def _message_types(method: Any) -> tuple[type, type]:
+    """The request and reply message classes of a MilvusService method descriptor."""
+    out_name = method.output_type.name
+    return getattr(pb, method.input_type.name), getattr(pb, out_name, None) or getattr(status_pb, out_name)
+
+
 def method_handlers(servicer: MilvusServicer) -> grpc.GenericRpcHandler:
     """Handlers for every MilvusService method; Insert gets raw bytes (see ``wire.decode_insert``)."""
-    service = pb.DESCRIPTOR.services_by_name["MilvusService"]
     handlers = {}
-    for method in service.methods:
-        req_cls = getattr(pb, method.input_type.name)
-        resp_cls = getattr(pb, method.output_type.name, None) or getattr(status_pb, method.output_type.name)
+    for method in _SERVICE_DESCRIPTOR.methods:
+        req_cls, resp_cls = _message_types(method)
         if method.name in HYBRID_RPCS:
             fn = _unimplemented(method.name)
         else:
@@ -490,8 +495,7 @@ def frame_handlers(servicer: MilvusServicer) -> dict[str, Callable[[bytes], byte
     """The methods served over frames (``labkit.milvus.frames``): bytes in, bytes out, as over gRPC."""
     out: dict[str, Callable[[bytes], bytes]] = {}
     for name in frames.METHODS:
-        method = pb.DESCRIPTOR.services_by_name["MilvusService"].methods_by_name[name]
-        req_cls = getattr(pb, method.input_type.name)
+        req_cls, _ = _message_types(_SERVICE_DESCRIPTOR.methods_by_name[name])
         fn = getattr(servicer, name)
         out[name] = lambda body, _fn=fn, _req=req_cls: _fn(_req.FromString(body), None).SerializeToString()
     port = str(servicer.config.port).encode()

@@ -107,8 +107,7 @@ class NodeClient:
         return {"link": "frames", "frame_port": self.link.port}
 
     def _ask_frame_port(self, timeout: float) -> str:
-        raw = self.channel.unary_unary(PREFIX + "Cmd")(pb.Command(cmd=frames.FRAME_CMD).SerializeToString(),
-                                                       timeout=timeout)
+        raw = self.method("Cmd")(pb.Command(cmd=frames.FRAME_CMD).SerializeToString(), timeout=timeout)
         reply = pb.StringReply.FromString(raw)
         return reply.string_reply if reply.status.error_code == Code.SUCCESS else ""
 
