@@ -123,8 +123,10 @@ show.table(bench_summary.first_query_rows(result), title="per mode (seconds)")
 # both on data that is already loaded: diamonds, a query never asked before (other rows of the new
 # batch), which reads other inverted lists from RAM instead of the CPU cache a repeated query enjoys;
 # triangles, the same query once more after an idle pause of a second (on 2 shared cores any request
-# after a pause pays some wake-up cost). The dotted line is the article's 0.032 s average
-# (published, on unknown hardware).
+# after a pause pays some wake-up cost). The "every batch" table below repeats that control with the
+# engine alone (`faiss alone`): faiss in this process over the same index files, back to back and
+# after the same pause. The dotted line is the article's 0.032 s average (published, on unknown
+# hardware).
 
 # %%
 fig = labkit.savefig(plot_first_query(result), "06_first_query", out)

@@ -14,8 +14,11 @@ IVF_FLAT segment (``index_file_size`` below the batch size, so each batch is its
   it reads other inverted lists from RAM, while the repeated query finds them in the CPU cache);
 * ``freshness_s``: from the seal acknowledged to the new rows being searchable in memory, checked
   by asking ro nodes directly (``search_in_segment`` on the new file ids);
-* ``faiss_s``: the same query in this process on the same index file (read through a separate
-  JuiceFS client, deserialized here): the engine alone, no server, no RPC;
+* ``faiss_s``: the same query in this process on the batch's index file (read through a separate
+  JuiceFS client, deserialized here): the engine alone, no server, no RPC; ``faiss_all_s``: the
+  same over every index file of the collection so far, as the routed query searches them (median
+  of 5, back to back), and ``faiss_all_idle_s`` once more after ``idle_s`` of idle: what a pause
+  costs the engine alone, with no server, RPC or new data involved;
 * ``breakdown``: where the milliseconds went: for a preloaded segment, the metadata lag (row
   committed -> node saw it), file read and index deserialize on the node that loaded it; for the
   first and the warm query, the router's and the read nodes' stages (their ``labkit_topology`` /
@@ -178,6 +181,7 @@ class ModeCluster(EphemeralCluster):
         self.mode, self.plan = mode, plan
         self.collection = self.db
         self.has_meta = True  # TableFiles rows are read for every batch
+        self.engine: dict[int, Any] = {}  # TableFiles id -> the index loaded in this process (faiss_*)
 
     def _options(self, role: str) -> dict[str, Any]:
         extra: dict[str, Any] = {"auto_flush_interval": 1 if self.plan.auto_flush else 0,
@@ -535,30 +539,42 @@ def run_batch(mc: ModeCluster, b: int, known: set[int], reader: Path | None) -> 
     out["node_lag_s"] = {k: round(v, 5) for k, v in node_lag.items()}
     out["overhead_s"] = round(out["first_s"] - out["warm_s"], 5)
     if reader is not None:
-        out["faiss_s"] = faiss_baseline(mc, files, reader, data[rows])
+        out.update(faiss_baseline(mc, files, reader, data[rows]))
     out["breakdown"] = breakdown
     known |= new_ids
     return out
 
 
-def faiss_baseline(mc: ModeCluster, files: list[dict], reader: Path, queries: np.ndarray) -> float | None:
-    """The same query in this process on the batch's index file, read through ``reader`` (median of 5)."""
+def faiss_baseline(mc: ModeCluster, files: list[dict], reader: Path, queries: np.ndarray) -> dict[str, float]:
+    """The same query in this process, engine alone: on the batch's index file (``faiss_s``, median
+    of 5) and over every index file so far (``faiss_all_s``, median of 5; ``faiss_all_idle_s``
+    once more after ``plan.idle_s``). Files are read through ``reader`` once and kept in ``mc.engine``."""
     from labkit.node import segments as seg
     from labkit.node.engine import SegmentIndex
 
-    index_files = [f for f in files if int(f["file_type"]) == 3]
-    if not index_files:
-        return None
-    f = index_files[0]
-    _, blob, _ = seg.read_index(mc.segment_dir(reader, f), str(f["file_id"]))
-    index = SegmentIndex.from_bytes(blob)
+    for f in files:
+        if int(f["file_type"]) == 3 and int(f["id"]) not in mc.engine:
+            _, blob, _ = seg.read_index(mc.segment_dir(reader, f), str(f["file_id"]))
+            mc.engine[int(f["id"])] = SegmentIndex.from_bytes(blob)
+    new = [mc.engine[int(f["id"])] for f in files if int(f["id"]) in mc.engine]
+    if not new:
+        return {}
     q = np.ascontiguousarray(queries, dtype=np.float32)
-    times = []
-    for _ in range(6):
+    params = {"nprobe": mc.plan.nprobe}
+
+    def timed(indexes: list[Any]) -> float:
         t0 = time.perf_counter()
-        index.search(q, mc.plan.topk, {"nprobe": mc.plan.nprobe})
-        times.append(time.perf_counter() - t0)
-    return round(statistics.median(times[1:]), 6)
+        for index in indexes:
+            index.search(q, mc.plan.topk, params)
+        return time.perf_counter() - t0
+
+    out = {"faiss_s": round(statistics.median([timed(new) for _ in range(6)][1:]), 6)}
+    every = list(mc.engine.values())
+    out["faiss_all_s"] = round(statistics.median([timed(every) for _ in range(6)][1:]), 6)
+    if mc.plan.idle_s > 0:
+        time.sleep(mc.plan.idle_s)
+        out["faiss_all_idle_s"] = round(timed(every), 6)
+    return out
 
 
 def run_mode(lab: Any, mode: str, plan: Plan, reader: Path | None = None) -> dict[str, Any]:
@@ -603,10 +619,21 @@ def _run_batches(mc: Any, reader: Path | None, t0: float) -> dict[str, Any]:
         "unseen_query_s": stats([b["unseen_query_s"] for b in batches]),
         "freshness_s": stats([b["freshness_s"] for b in batches]),
         "faiss_s": stats([b["faiss_s"] for b in batches if b.get("faiss_s") is not None]),
+        "faiss_all_s": stats([b["faiss_all_s"] for b in batches if "faiss_all_s" in b]),
+        "faiss_all_idle_s": stats([b["faiss_all_idle_s"] for b in batches if "faiss_all_idle_s" in b]),
+        "faiss_idle_overhead_to_warm_p50": _idle_ratio(batches),
         "cold_read_mib_s": stats([b["cold_read"]["mib_s"] for b in batches if b.get("cold_read")]),
         "breakdown_ms": breakdown_medians(batches),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def _idle_ratio(batches: list[dict[str, Any]]) -> float | None:
+    """Engine alone: p50 of (after the pause - back to back) / p50 of back to back, like overhead_to_warm."""
+    pairs = [(b["faiss_all_idle_s"], b["faiss_all_s"]) for b in batches if "faiss_all_idle_s" in b]
+    if not pairs:
+        return None
+    return round(statistics.median(i - w for i, w in pairs) / statistics.median(w for _, w in pairs), 4)
 
 
 def breakdown_medians(batches: list[dict[str, Any]]) -> dict[str, Any]:
@@ -669,10 +696,11 @@ def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for mode, r in result["modes"].items():
         for metric in ("first_s", "warm_s", "unseen_query_s", "idle_warm_s", "overhead_s", "freshness_s",
-                       "faiss_s"):
+                       "faiss_s", "faiss_all_s", "faiss_all_idle_s"):
             rows.append({"mode": mode, "metric": metric, **{k: r[metric][k] for k in ("p50", "mean", "max")}})
     for mode, r in result["modes"].items():
-        rows.append({"mode": mode, "overhead_to_warm_p50": r.get("overhead_to_warm_p50")})
+        rows.append({"mode": mode, "overhead_to_warm_p50": r.get("overhead_to_warm_p50"),
+                     "faiss_idle_overhead_to_warm_p50": r.get("faiss_idle_overhead_to_warm_p50")})
         for part, value in (r.get("breakdown_ms") or {}).items():
             rows.append({"mode": mode, "breakdown_ms (median over batches)": part, **(value or {})})
     return rows

@@ -125,7 +125,11 @@ def batch_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         for b in r["batches"]:
             rows.append({"mode": mode, "batch": b["batch"], "first query (s)": b["first_s"],
                          "freshness lag (s)": b["freshness_s"], "warm (s)": b["warm_s"],
-                         "never-asked query (s)": b.get("unseen_query_s"), "index build (s)": b["index_s"],
+                         "never-asked query (s)": b.get("unseen_query_s"),
+                         "warm after a pause (s)": b.get("idle_warm_s"),
+                         "faiss alone (s)": b.get("faiss_all_s"),
+                         "faiss alone after the pause (s)": b.get("faiss_all_idle_s"),
+                         "index build (s)": b["index_s"],
                          "cold read (MiB/s)": (b.get("cold_read") or {}).get("mib_s")})
     return rows
 
@@ -158,10 +162,19 @@ def first_query_findings(result: Mapping[str, Any]) -> list[str]:
         if mode == "preload" and pauses:
             over, warm = r["overhead_s"]["p50"], r["warm_s"]["p50"]
             pause_s = result["plan"].get("idle_s", 1.0)
-            out.append(f"preload: the first query took {over * 1000:.1f} ms more than the same query warm "
-                       f"(p50, {over / warm:.0%} of warm); the warm query asked once more after a "
-                       f"{pause_s:g} s pause took {median(pauses) * 1000:.1f} ms more than warm (p50), "
-                       "what any request after a pause costs on this machine.")
+            line = (f"preload: the first query took {over * 1000:.1f} ms more than the same query warm "
+                    f"(p50, {over / warm:.0%} of warm); the warm query asked once more after a "
+                    f"{pause_s:g} s pause took {median(pauses) * 1000:.1f} ms more than warm (p50), "
+                    "what any request after a pause costs on this machine.")
+            engine = [(b["faiss_all_idle_s"], b["faiss_all_s"]) for b in r["batches"]
+                      if "faiss_all_idle_s" in b]
+            if engine:
+                extra = median(i - w for i, w in engine)
+                line += (f" faiss alone, in this process over the same index files (no server, no RPC, no "
+                         f"new data), took {extra * 1000:.1f} ms more after the same pause than back to back "
+                         f"(p50, {r['faiss_idle_overhead_to_warm_p50']:.0%} of its "
+                         f"{median(w for _, w in engine) * 1000:.1f} ms).")
+            out.append(line)
     if {"lazy", "preload"} <= set(modes):
         lazy, pre = modes["lazy"], modes["preload"]
         fq = lazy["first_s"]["p50"] / pre["first_s"]["p50"]

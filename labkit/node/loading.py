@@ -71,15 +71,14 @@ class SegmentLoader:
                 side = seg.submit_read(lambda: (seg.read_ids(d, f["segment_id"]), seg.read_deleted(d)))
                 index, vectors, decode_s = None, None, 0.0
                 if f["file_type"] == m.INDEX:
-                    from labkit.node.engine import SegmentIndex, faiss_buffer
+                    from labkit.node.engine import SegmentIndex
 
-                    reader, alloc = faiss_buffer()  # read into faiss's own buffer: no copy to decode
-                    _, blob, base = seg.read_index(d, f["file_id"], alloc)
+                    _, blob, _ = seg.read_index(d, f["file_id"])
                     t1 = time.perf_counter()
-                    index = SegmentIndex.from_bytes(blob, reader, base)
+                    index = SegmentIndex.from_bytes(blob)  # faiss reads it in place: the buffer is kept
                     decode_s = time.perf_counter() - t1
                     nbytes = len(blob)
-                    del blob, reader, alloc
+                    del blob
                 else:
                     vectors = seg.read_vectors(d, f["segment_id"], dim // 8 if binary else dim, binary)
                     nbytes = vectors.nbytes

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from labkit.node import spare_buffer
+
 SIZE_T = struct.Struct("<Q")
 INDEX_BLOB_NAME = b"LABKIT_SEGMENT_INDEX"
 
@@ -63,15 +65,16 @@ def _pread_into(fd: int, view: memoryview, offset: int) -> None:
         done += n
 
 
-def read_whole(path: Path, alloc: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+def read_whole(path: Path) -> np.ndarray:
     """The file's bytes as one uint8 array, read by up to READ_WORKERS concurrent 1 MiB preads.
 
-    ``alloc(size)`` gives the array to read into (default: a new one).
+    The array is not zero-filled; a large one is the spare whose pages already exist (``spare_buffer``),
+    and the next spare is prepared once this read's preads are queued.
     """
     fd = os.open(path, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
-        buf = np.empty(size, dtype=np.uint8) if alloc is None else alloc(size)
+        buf = spare_buffer.take(size)
         view = memoryview(buf)
         # a read already running on the pool reads alone: waiting on the pool from it could deadlock
         nested = threading.current_thread().name.startswith("segment-read")
@@ -80,6 +83,7 @@ def read_whole(path: Path, alloc: Callable[[int], np.ndarray] | None = None) -> 
         else:
             jobs = [_read_pool().submit(_pread_into, fd, view[off:off + READ_CHUNK], off)
                     for off in range(0, size, READ_CHUNK)]
+            spare_buffer.prepare(size, _read_pool().submit)  # after this read's preads
             for job in jobs:
                 job.result()
         return buf
@@ -197,11 +201,10 @@ def write_index(seg_dir: Path, file_id: str, index_type: int, blob: bytes) -> in
     return len(head) + len(blob)
 
 
-def read_index(seg_dir: Path, file_id: str,
-               alloc: Callable[[int], np.ndarray] | None = None) -> tuple[int, memoryview, int]:
+def read_index(seg_dir: Path, file_id: str) -> tuple[int, memoryview, int]:
     """(index type, the index blob, its offset in the file): the blob is a view of the buffer read
-    (``alloc``, see ``read_whole``), not a copy."""
-    data = memoryview(read_whole(seg_dir / file_id, alloc))
+    (``read_whole``), not a copy."""
+    data = memoryview(read_whole(seg_dir / file_id))
     (index_type,) = struct.unpack_from("<i", data, 0)
     pos = 4
     while pos < len(data):

@@ -38,10 +38,12 @@ def test_both_modes_measure_and_verify_every_batch(lab):
                 assert load["read_ms"] > 0 and load["meta_lag_ms"] >= 0 and load["bytes"] > 0, load
             if lab.fuse:
                 assert 0 < b["faiss_s"] < b["warm_s"], b  # in process: no server, no RPC
+                assert b["faiss_all_s"] > 0 and b["faiss_all_idle_s"] > 0, b  # every file, then after a pause
         assert run["rows_total"] == 2 * result["plan"]["batch_rows"]
         assert run["first_s"]["n"] == 2
         assert run["breakdown_ms"]["first_query"]["latency_ms"] > 0
         assert run["overhead_to_warm_p50"] is not None
+        assert (run["faiss_idle_overhead_to_warm_p50"] is not None) == bool(lab.fuse)
     if lab.fuse:
         assert all(b["cold_read"]["mib_s"] > 0 for b in result["modes"]["lazy"]["batches"])
     assert not _leftovers(lab), "nodes, router and mounts are removed"

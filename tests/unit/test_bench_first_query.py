@@ -54,3 +54,21 @@ def test_stats_and_empty():
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(LabError, match="Unknown mode"):
         fq.run_first_query("ci", mode="eager", lab=object())
+
+
+def test_engine_after_pause_ratio_and_finding_come_from_the_batches():
+    from labkit.nb.bench_summary import first_query_findings
+
+    batches = [{"batch": i + 1, "first_s": 0.007, "warm_s": 0.005, "idle_warm_s": 0.0065, "overhead_s": 0.002,
+                "faiss_all_s": w, "faiss_all_idle_s": i_, "freshness_s": 0.1}
+               for i, (w, i_) in enumerate([(0.002, 0.003), (0.004, 0.0044), (0.003, 0.0042)])]
+    assert fq._idle_ratio(batches) == round(0.001 / 0.003, 4)  # p50 of differences / p50 back to back
+    assert fq._idle_ratio([{"faiss_all_s": 0.1}]) is None  # no pause control: no ratio
+    run = {"batches": batches, "first_s": fq.stats([0.007] * 3), "warm_s": fq.stats([0.005] * 3),
+           "overhead_s": fq.stats([0.002] * 3), "freshness_s": fq.stats([0.1] * 3),
+           "faiss_idle_overhead_to_warm_p50": fq._idle_ratio(batches)}
+    plan = {"batches": 3, "batch_rows": 100, "dim": 8, "intervals_s": [1.0, 2.0, 3.0], "size": "ci",
+            "idle_s": 1.0}
+    lines = first_query_findings({"plan": plan, "modes": {"preload": run}})
+    engine = next(line for line in lines if "faiss alone" in line)
+    assert "1.0 ms more after the same pause" in engine and "(p50, 33% of its 3.0 ms)" in engine, engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
@@ -281,6 +282,22 @@ def test_damaged_blob_is_a_clear_error(floats):
     (hlen,) = struct.unpack_from("<I", blob, 5)
     garbage = blob[: 9 + hlen] + bytes(len(blob) - 9 - hlen)  # header intact, faiss section zeroed
     for bad in (b"nonsense", blob[:-10], b"LKSI\x09" + blob[5:], garbage):
+        with pytest.raises(MilvusError) as e:
+            SegmentIndex.from_bytes(bad)
+        assert e.value.code == Code.FILE_NOT_FOUND
+
+
+@pytest.mark.parametrize("index_type, params", [(IndexType.IVF_FLAT, {"nlist": 8}), (IndexType.FLAT, {}),
+                                                (IndexType.IVF_SQ8, {"nlist": 8})])
+def test_an_index_section_cut_short_inside_is_a_clear_error(floats, index_type, params):
+    """The header agrees with the bytes present, but faiss's own sizes run past them."""
+    blob = SegmentIndex.build(floats[0], index_type, L2, params).to_bytes()
+    (hlen,) = struct.unpack_from("<I", blob, 5)
+    header = json.loads(blob[9:9 + hlen])
+    for cut in (1, 7):
+        size = header["sections"][0] - cut
+        hb = json.dumps({**header, "sections": [size, *header["sections"][1:]]}, sort_keys=True).encode()
+        bad = blob[:5] + struct.pack("<I", len(hb)) + hb + blob[9 + hlen:9 + hlen + size]
         with pytest.raises(MilvusError) as e:
             SegmentIndex.from_bytes(bad)
         assert e.value.code == Code.FILE_NOT_FOUND

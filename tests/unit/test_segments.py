@@ -109,20 +109,23 @@ def test_sized_arrays_are_views_of_one_read_and_reject_truncation(tmp_path):
         seg.read_ids(d, "9")
 
 
-def test_an_index_read_into_faiss_buffer_loads_like_a_copy(tmp_path):
-    from labkit.node.engine import SegmentIndex, faiss_buffer
+def test_an_index_is_read_in_place_and_keeps_its_buffer(tmp_path):
+    import gc
+
+    from labkit.node.engine import SegmentIndex
 
     x = np.random.default_rng(1).random((2000, 16), dtype=np.float32)
     built = SegmentIndex.build(x, 2, 1, {"nlist": 16})  # IVF_FLAT, L2
     d = tmp_path / "s"
     d.mkdir()
     seg.write_index(d, "5", 2, built.to_bytes())
-    reader, alloc = faiss_buffer()
-    _, blob, base = seg.read_index(d, "5", alloc)
-    direct = SegmentIndex.from_bytes(blob, reader, base)
-    copied = SegmentIndex.from_bytes(seg.read_index(d, "5")[1])
-    del blob, reader, alloc
+    _, blob, _ = seg.read_index(d, "5")
+    buffer = np.frombuffer(blob.obj, dtype=np.uint8)
+    index = SegmentIndex.from_bytes(blob)
+    assert np.shares_memory(index._blob, buffer)  # the vectors were not copied out of the file's buffer
+    del blob, buffer
+    gc.collect()  # the index alone keeps the buffer alive
     q = x[:5]
-    for a, b in zip(direct.search(q, 3, {"nprobe": 16}), copied.search(q, 3, {"nprobe": 16}), strict=True):
+    for a, b in zip(index.search(q, 3, {"nprobe": 16}), built.search(q, 3, {"nprobe": 16}), strict=True):
         assert np.array_equal(a, b)
-    assert direct.search(q, 1, {"nprobe": 16})[1][:, 0].tolist() == list(range(5))
+    assert index.search(q, 1, {"nprobe": 16})[1][:, 0].tolist() == list(range(5))
