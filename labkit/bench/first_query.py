@@ -15,7 +15,7 @@ IVF_FLAT segment (``index_file_size`` below the batch size, so each batch is its
 * ``freshness_s``: from the seal acknowledged to the new rows being searchable in memory, checked
   by asking ro nodes directly (``search_in_segment`` on the new file ids);
 * ``faiss_s``: the same query in this process on the batch's index file (read through a separate
-  JuiceFS client, deserialized here): the engine alone, no server, no RPC; ``faiss_all_s``: the
+  JuiceFS client, read in place here): the engine alone, no server, no RPC; ``faiss_all_s``: the
   same over every index file of the collection so far, as the routed query searches them (median
   of 5, back to back), and ``faiss_all_idle_s`` once more after ``idle_s`` of idle: what a pause
   costs the engine alone, with no server, RPC or new data involved;
@@ -628,12 +628,18 @@ def _run_batches(mc: Any, reader: Path | None, t0: float) -> dict[str, Any]:
     }
 
 
-def _idle_ratio(batches: list[dict[str, Any]]) -> float | None:
-    """Engine alone: p50 of (after the pause - back to back) / p50 of back to back, like overhead_to_warm."""
+def engine_after_pause(batches: Sequence[dict[str, Any]]) -> tuple[float, float] | None:
+    """Engine alone: (p50 of after the pause - back to back, p50 of back to back); None without the pause."""
     pairs = [(b["faiss_all_idle_s"], b["faiss_all_s"]) for b in batches if "faiss_all_idle_s" in b]
     if not pairs:
         return None
-    return round(statistics.median(i - w for i, w in pairs) / statistics.median(w for _, w in pairs), 4)
+    return statistics.median(i - w for i, w in pairs), statistics.median(w for _, w in pairs)
+
+
+def _idle_ratio(batches: list[dict[str, Any]]) -> float | None:
+    """``engine_after_pause`` as a fraction of back to back, like overhead_to_warm_p50."""
+    got = engine_after_pause(batches)
+    return None if got is None else round(got[0] / got[1], 4)
 
 
 def breakdown_medians(batches: list[dict[str, Any]]) -> dict[str, Any]:

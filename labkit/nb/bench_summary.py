@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from statistics import median
 from typing import Any
 
+from labkit.bench.first_query import engine_after_pause
 from labkit.bench.published import MD_OPS
 
 ARTICLE_FIRST_QUERY_S = 0.032  # the article's average first-query time
@@ -166,14 +167,12 @@ def first_query_findings(result: Mapping[str, Any]) -> list[str]:
                     f"(p50, {over / warm:.0%} of warm); the warm query asked once more after a "
                     f"{pause_s:g} s pause took {median(pauses) * 1000:.1f} ms more than warm (p50), "
                     "what any request after a pause costs on this machine.")
-            engine = [(b["faiss_all_idle_s"], b["faiss_all_s"]) for b in r["batches"]
-                      if "faiss_all_idle_s" in b]
+            engine = engine_after_pause(r["batches"])
             if engine:
-                extra = median(i - w for i, w in engine)
+                extra, back = engine
                 line += (f" faiss alone, in this process over the same index files (no server, no RPC, no "
                          f"new data), took {extra * 1000:.1f} ms more after the same pause than back to back "
-                         f"(p50, {r['faiss_idle_overhead_to_warm_p50']:.0%} of its "
-                         f"{median(w for _, w in engine) * 1000:.1f} ms).")
+                         f"(p50, {extra / back:.0%} of its {back * 1000:.1f} ms).")
             out.append(line)
     if {"lazy", "preload"} <= set(modes):
         lazy, pre = modes["lazy"], modes["preload"]
